@@ -1,0 +1,127 @@
+"""The course's pictures: one matrix-drawing helper, used wherever a matrix is shown,
+and a grid of images on a shared grey scale.
+
+Figures stay small (``figure.dpi`` 72) so executed notebooks stay light.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+
+mpl.rcParams["figure.dpi"] = 72
+mpl.rcParams["savefig.dpi"] = 72
+
+
+def show_matrix(
+    values: np.ndarray,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+    fmt: str | None = None,
+    cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    highlight: tuple[int, int, int, int] | None = None,
+    fontsize: float | None = None,
+) -> plt.Axes:
+    """Draw a 2-D matrix as shaded cells with each value written in its cell.
+
+    Parameters
+    ----------
+    values : (H, W) array of numbers.
+    ax : the axes to draw on; a new small figure if None.
+    title : the panel title.
+    fmt : format of the numbers, e.g. ``"{:.2f}"``; integers print as integers by default.
+    cmap, vmin, vmax : colour scale. Defaults: grey, the matrix's own min and max.
+    highlight : ``(row, col, height, width)`` of a window to outline in orange.
+    fontsize : size of the numbers; chosen from the matrix size if None.
+
+    Returns
+    -------
+    The axes, with rows and columns labelled by index.
+
+    Examples
+    --------
+    >>> show_matrix(np.arange(9).reshape(3, 3), title="a 3×3 matrix")
+    """
+    m = np.asarray(values)
+    if m.ndim != 2:
+        raise ValueError(f"show_matrix draws 2-D matrices; got shape {m.shape}.")
+    h, w = m.shape
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(2.0, 0.45 * w + 0.6), max(2.0, 0.45 * h + 0.6)))
+    numeric = m.astype(np.float64)
+    lo = float(np.min(numeric)) if vmin is None else vmin
+    hi = float(np.max(numeric)) if vmax is None else vmax
+    if hi == lo:
+        hi = lo + 1.0
+    ax.imshow(numeric, cmap=cmap, vmin=lo, vmax=hi)
+    if fmt is None:
+        is_int = np.issubdtype(m.dtype, np.integer) or np.all(numeric == np.round(numeric))
+        fmt = "{:.0f}" if is_int else "{:.2f}"
+    if fontsize is None:
+        fontsize = 10 if max(h, w) <= 8 else 8 if max(h, w) <= 12 else 6
+    colormap = plt.get_cmap(cmap)
+    for r in range(h):
+        for c in range(w):
+            shade = colormap((numeric[r, c] - lo) / (hi - lo))
+            luminance = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2]
+            ax.text(c, r, fmt.format(m[r, c]), ha="center", va="center", fontsize=fontsize,
+                    color="black" if luminance > 0.5 else "white")
+    ax.set_xticks(range(w))
+    ax.set_yticks(range(h))
+    ax.tick_params(labelsize=7, length=0)
+    ax.set_xlabel("column", fontsize=8)
+    ax.set_ylabel("row", fontsize=8)
+    if highlight is not None:
+        r0, c0, hh, ww = highlight
+        ax.add_patch(plt.Rectangle((c0 - 0.5, r0 - 0.5), ww, hh, fill=False, edgecolor="#E69F00", linewidth=3))
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def show_images(
+    images: Sequence[np.ndarray] | np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 5,
+    vmin: float = 0,
+    vmax: float = 255,
+    cmap: str = "gray",
+    size: float = 1.6,
+    suptitle: str | None = None,
+) -> plt.Figure:
+    """Show images in a grid on one shared colour scale, so panels compare honestly.
+
+    Parameters
+    ----------
+    images : a sequence of (H, W) arrays (or an (N, H, W) array).
+    titles : one title per image.
+    ncols : images per row.
+    vmin, vmax : the shared colour scale (0–255 for raw pixels, 0–1 after normalising).
+    cmap : the colour map; grey by default.
+    size : inches per panel.
+    suptitle : a title over the whole grid.
+
+    Returns
+    -------
+    The figure.
+    """
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(np.asarray(images[i]), cmap=cmap, vmin=vmin, vmax=vmax)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=11)
+    fig.tight_layout()
+    return fig
