@@ -1,0 +1,64 @@
+"""``python -m autograder``: release, grade, check and execute the course's notebooks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import course
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="regenerate lessons/ from solutions/ (nbgrader generate_assignment)")
+    p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    p.add_argument("--dest", type=Path, default=course.LESSONS, help="output folder (default: lessons/)")
+
+    p = sub.add_parser("grade", help="autograde a folder of submissions: grades.csv, grades.json, feedback/")
+    p.add_argument("submissions", type=Path, help="SUBMISSIONS_DIR/<student_id>/<NN_slug>/<NN_slug>.ipynb")
+    p.add_argument("--out", type=Path, required=True, help="folder for grades.csv, grades.json and feedback/")
+    p.add_argument("--assignment", action="append", dest="assignments",
+                   help="grade only this assignment (repeatable; default: every one handed in)")
+    p.add_argument("--mode", choices=["fast", "full"], default="fast",
+                   help="COURSE_MODE for the students' kernels (default: fast, as the accuracy bars of CI)")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds allowed per notebook (default 1800)")
+
+    p = sub.add_parser("check", help="run a notebook's visible tests; exit 1 naming the failing exercises")
+    p.add_argument("notebook", type=Path)
+    p.add_argument("--mode", choices=["fast", "full"], default="fast")
+
+    p = sub.add_parser("execute", help="maintainers: execute solutions/ notebooks in place, in fast mode")
+    p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+
+    args = parser.parse_args(argv)
+    if args.command == "release":
+        from .release import release
+
+        for path in release(dest=args.dest, aids=args.assignments or None):
+            print(f"released {path}")
+        return 0
+    if args.command == "grade":
+        from .grade import grade
+
+        grade(args.submissions, args.out, aids=args.assignments, mode=args.mode, timeout=args.timeout)
+        return 0
+    if args.command == "check":
+        from .check import check
+
+        return check(args.notebook, mode=args.mode)
+    if args.command == "execute":
+        from .runner import execute_in_place
+
+        for aid in args.assignments or course.assignments():
+            path = course.SOLUTIONS / aid / f"{aid}.ipynb"
+            print(f"executing {path} ...", flush=True)
+            execute_in_place(path)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""nbgrader configuration for the course. Run nbgrader's own commands from this folder:
+
+    cd autograder
+    nbgrader generate_assignment 01_pixels --force   # solutions/ -> lessons/
+    nbgrader autograde 01_pixels                      # submitted/<student>/01_pixels/
+    nbgrader generate_feedback 01_pixels              # feedback/, hidden tests cleared
+    nbgrader export                                   # grades.csv
+
+The course root is this folder: the gradebook (gradebook.db) and the working folders
+submitted/, autograded/ and feedback/ live here and are git-ignored. The source and
+release folders are the repository's solutions/ and lessons/.
+``python -m autograder`` (and the Makefile) use the same settings.
+"""
+
+import os
+
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.course_id = "pixels-to-lenet"
+c.CourseDirectory.root = HERE
+c.CourseDirectory.source_directory = os.path.join("..", "solutions")
+c.CourseDirectory.release_directory = os.path.join("..", "lessons")
+# Only the notebook itself is an assignment file; never copy caches or checkpoints.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
+
+# Training cells legitimately run for minutes; nbgrader's 30 s default would kill them
+# and can drop a whole submission. 600 s per cell is generous even in full mode.
+c.Execute.timeout = 600
+c.Execute.interrupt_on_timeout = True
+
+# Feedback must never show hidden tests: neither their code nor their tracebacks.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.preprocessors.HideHiddenTestErrors",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "nbgrader.preprocessors.ClearHiddenTests",
+]
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
