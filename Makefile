@@ -1,0 +1,80 @@
+# From Pixels to LeNet: setup, lab, tests, release and grading.
+# Two commands do all the setup on a fresh clone: `make lab` (students) and `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SUBMISSIONS ?=
+OUT    ?= grading-output
+PORT   ?= 8888
+
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+# Jupyter refuses to run as root unless told so explicitly.
+ifeq ($(shell id -u),0)
+ALLOW_ROOT := --allow-root
+endif
+
+.PHONY: help setup venv data lab test release grade check solutions clean
+
+help:
+	@echo "make lab          set up (.venv, requirements, data) and open JupyterLab on lessons/"
+	@echo "make test         set up and run the whole test suite (fast mode)"
+	@echo "make data         make Fashion-MNIST available offline (Debian package + Keras cache)"
+	@echo "make release      regenerate lessons/ from solutions/ (nbgrader generate_assignment)"
+	@echo "make grade SUBMISSIONS=dir [OUT=grading-output]   autograde a folder of submissions"
+	@echo "make check NB=lessons/01_pixels/01_pixels.ipynb   run a notebook's visible tests"
+	@echo "make solutions    maintainers: re-execute solutions/ in place (fast mode) before committing"
+
+setup: venv data
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@# Students see nbgrader's Validate button and assignment list; the instructor tools stay off.
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:formgrader @jupyter/nbgrader:create-assignment @jupyter/nbgrader:course-list >/dev/null 2>&1 || true
+	@touch $(STAMP)
+
+data: venv
+	@if $(PY) -m cnnkit.data >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing the Debian package dataset-fashion-mnist ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+	  echo "Fashion-MNIST is not on this machine, and apt-get cannot be used here (not root)."; \
+	  echo "Any one of these fixes it:"; \
+	  echo "  sudo apt-get install dataset-fashion-mnist    (then run make data again)"; \
+	  echo "  export FASHION_MNIST_DIR=/folder/with/the/four/.gz/files"; \
+	  echo "  with internet: $(PY) -c 'import keras; keras.datasets.fashion_mnist.load_data()'"; \
+	  exit 1; \
+	fi
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then $(PY) -m cnnkit.data link; else $(PY) -m cnnkit.data; fi
+
+lab: setup
+	cd lessons && ../$(VENV)/bin/jupyter lab --port=$(PORT) $(ALLOW_ROOT)
+
+test: setup
+	@# pytest exit 5 means "no tests collected": that is a failure, never a pass.
+	COURSE_MODE=fast FASHION_MNIST_NO_DOWNLOAD=1 $(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+release: venv
+	$(PY) -m autograder release
+
+grade: venv
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [OUT=grading-output]"; exit 2; }
+	$(PY) -m autograder grade "$(SUBMISSIONS)" --out "$(OUT)"
+
+check: venv
+	@test -n "$(NB)" || { echo "usage: make check NB=path/to/notebook.ipynb"; exit 2; }
+	$(PY) -m autograder check "$(NB)"
+
+solutions: venv
+	$(PY) -m autograder execute
+
+clean:
+	rm -rf $(OUT) test-artifacts autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db

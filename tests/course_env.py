@@ -1,0 +1,9 @@
+"""pytest plugin (loaded by ``-p course_env`` in pyproject.toml, before any collection):
+the whole suite runs in fast mode, offline, with TF's C++ log off. nbval's kernels
+inherit this environment, so it also holds for `pytest solutions/` alone."""
+
+import os
+
+os.environ["COURSE_MODE"] = "fast"
+os.environ["FASHION_MNIST_NO_DOWNLOAD"] = "1"
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"

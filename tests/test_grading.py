@@ -1,0 +1,130 @@
+"""The real grading command, end to end: full marks for the solutions, 0 for the blank
+lessons, partial credit for a wrong answer, and a clear status for a broken file."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import (ASSIGNMENTS, LESSONS, REPO, SOLUTIONS, cell_source, copy_as_submission, html_text,
+                      load, marked_lines, notebook, run_autograder)
+
+
+@pytest.fixture(scope="session")
+def batch(tmp_path_factory):
+    """One batch through `python -m autograder grade`, as an instructor would run it."""
+    subs = tmp_path_factory.mktemp("submitted")
+    out = tmp_path_factory.mktemp("graded")
+    for aid in ASSIGNMENTS:
+        copy_as_submission(notebook(SOLUTIONS, aid), subs, "reference", aid)
+        copy_as_submission(notebook(LESSONS, aid), subs, "blank", aid)
+    # A wrong normalize (divides by 256): the rest of lesson 01 is right.
+    wrong = notebook(SOLUTIONS, "01_pixels").read_text()
+    assert "np.asarray(image).astype(np.float32) / np.float32(255)" in wrong
+    wrong = wrong.replace("np.asarray(image).astype(np.float32) / np.float32(255)", "np.asarray(image) / 256")
+    (subs / "wrong_normalize" / "01_pixels").mkdir(parents=True)
+    (subs / "wrong_normalize" / "01_pixels" / "01_pixels.ipynb").write_text(wrong)
+    # Invalid JSON: a notebook cut off half-way, as a crashed upload leaves it.
+    text = notebook(LESSONS, "01_pixels").read_text()
+    (subs / "broken_json" / "01_pixels").mkdir(parents=True)
+    (subs / "broken_json" / "01_pixels" / "01_pixels.ipynb").write_text(text[: len(text) // 2])
+    # A student folder without the notebook.
+    (subs / "no_notebook" / "01_pixels").mkdir(parents=True)
+
+    proc = run_autograder("grade", str(subs), "--out", str(out))
+    assert proc.returncode == 0, f"the batch must complete:\n{proc.stdout}\n{proc.stderr}"
+    with open(out / "grades.csv") as f:
+        rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
+    return {"out": out, "rows": rows, "stdout": proc.stdout}
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_reference_solution_scores_full_marks(batch, aid):
+    row = batch["rows"][("reference", aid)]
+    assert row["status"] == "graded", row
+    assert float(row["auto_max_score"]) > 0
+    assert float(row["auto_score"]) == float(row["auto_max_score"]), row
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_blank_lesson_scores_zero(batch, aid):
+    row = batch["rows"][("blank", aid)]
+    assert row["status"] == "graded", row
+    assert float(row["score"]) == 0 and float(row["manual_pending"]) == 0, row
+
+
+def test_wrong_normalize_scores_in_between(batch):
+    row = batch["rows"][("wrong_normalize", "01_pixels")]
+    assert row["status"] == "graded"
+    assert 0 < float(row["auto_score"]) < float(row["auto_max_score"]), row
+
+
+def test_invalid_json_is_ungradable_not_zero(batch):
+    row = batch["rows"][("broken_json", "01_pixels")]
+    assert row["status"].startswith("ungradable: invalid notebook"), row
+
+
+def test_missing_notebook_is_reported(batch):
+    assert batch["rows"][("no_notebook", "01_pixels")]["status"] == "missing"
+
+
+def test_summary_printed_per_student(batch):
+    for student in ("reference", "blank", "wrong_normalize", "broken_json", "no_notebook"):
+        assert student in batch["stdout"]
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_feedback_hides_hidden_tests(batch, aid):
+    hidden = []
+    for cell in load(notebook(SOLUTIONS, aid))["cells"]:
+        hidden += marked_lines(cell_source(cell), "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", min_len=20)
+    assert hidden
+    for student in ("reference", "blank"):
+        page = batch["out"] / "feedback" / student / aid / f"{aid}.html"
+        assert page.is_file(), f"no feedback for {student}/{aid}"
+        text = html_text(page)
+        assert "HIDDEN TESTS" not in text
+        for line in hidden:
+            assert line not in text, f"feedback for {student}/{aid} shows hidden test line {line!r}"
+
+
+def test_check_command_passes_solutions_and_names_failures():
+    ok = run_autograder("check", str(notebook(SOLUTIONS, "01_pixels")))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "All 3 test cells passed" in ok.stdout
+    blank = run_autograder("check", str(notebook(LESSONS, "01_pixels")))
+    assert blank.returncode == 1
+    assert "❌ Exercise 1.1 · normalize" in blank.stdout and "not written yet" in blank.stdout
+
+
+def test_standard_nbgrader_commands_work_with_the_course_config(tmp_path):
+    """The README's by-hand route: nbgrader's own CLI run from autograder/."""
+    shutil.copytree(REPO / "autograder", tmp_path / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SOLUTIONS / "01_pixels", tmp_path / "solutions" / "01_pixels")
+    course = tmp_path / "autograder"
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+
+    def nbgrader(*args):
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+        return proc
+
+    nbgrader("generate_assignment", "01_pixels", "--force")
+    released = tmp_path / "lessons" / "01_pixels" / "01_pixels.ipynb"
+    assert "BEGIN SOLUTION" not in released.read_text()
+    sub = course / "submitted" / "alice" / "01_pixels"
+    sub.mkdir(parents=True)
+    shutil.copy2(notebook(SOLUTIONS, "01_pixels"), sub / "01_pixels.ipynb")
+    nbgrader("autograde", "01_pixels")
+    nbgrader("generate_feedback", "01_pixels")
+    feedback = course / "feedback" / "alice" / "01_pixels" / "01_pixels.html"
+    assert "HIDDEN TESTS" not in html_text(feedback)
+    nbgrader("export", "--to", str(tmp_path / "grades.csv"))
+    grades = list(csv.DictReader(open(tmp_path / "grades.csv")))
+    assert grades[0]["student_id"] == "alice" and float(grades[0]["raw_score"]) == 8.0, grades

@@ -1,0 +1,117 @@
+"""lessons/ is generated from solutions/ and leaks nothing."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import (ASSIGNMENTS, LESSONS, REPO, SOLUTIONS, cell_source, load, marked_lines,
+                      notebook)
+
+VOLATILE_CELL_KEYS = {"execution", "collapsed", "scrolled", "jupyter"}
+
+
+def normalized(nb: dict) -> dict:
+    for cell in nb["cells"]:
+        for key in VOLATILE_CELL_KEYS:
+            cell.get("metadata", {}).pop(key, None)
+        cell["source"] = cell_source(cell)
+    nb["metadata"].pop("language_info", None)
+    return nb
+
+
+def test_every_solution_has_a_lesson_and_back():
+    lessons = sorted(p.name for p in LESSONS.iterdir() if p.is_dir())
+    assert ASSIGNMENTS, "no solutions/NN_slug/NN_slug.ipynb found"
+    assert lessons == ASSIGNMENTS, "lessons/ and solutions/ must hold the same assignments; run `make release`"
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_lessons_in_sync_with_release(released, aid):
+    fresh = normalized(load(notebook(released, aid)))
+    committed = normalized(load(notebook(LESSONS, aid)))
+    assert fresh == committed, f"lessons/{aid} is out of date or hand-edited: run `make release` and commit"
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_release_is_byte_for_byte_reproducible(released, aid):
+    assert notebook(released, aid).read_bytes() == notebook(LESSONS, aid).read_bytes(), (
+        "releasing twice must leave `git status` clean")
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_lessons_carry_no_solutions_hidden_tests_or_outputs(aid):
+    solution = {c["id"]: c for c in load(notebook(SOLUTIONS, aid))["cells"]}
+    lesson = load(notebook(LESSONS, aid))
+    text = notebook(LESSONS, aid).read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in text, f"lessons/{aid} contains {marker!r}"
+    n_solution_cells = 0
+    for cell in lesson["cells"]:
+        assert not cell.get("outputs"), f"lessons/{aid}: cell {cell['id']} has outputs"
+        src = solution[cell["id"]]
+        meta = src.get("metadata", {}).get("nbgrader", {})
+        lesson_src = cell_source(cell)
+        if meta.get("solution") and src["cell_type"] == "code":
+            n_solution_cells += 1
+            assert "raise NotImplementedError()" in lesson_src, f"{aid}/{cell['id']}: no stub for the student"
+            for line in marked_lines(cell_source(src), "BEGIN SOLUTION", "END SOLUTION", min_len=8):
+                assert line not in lesson_src, f"{aid}/{cell['id']}: solution line leaked: {line!r}"
+        if meta.get("solution") and src["cell_type"] == "markdown":
+            assert cell_source(src).strip()[:60] not in lesson_src, f"{aid}/{cell['id']}: model answer leaked"
+        for line in marked_lines(cell_source(src), "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+            assert line not in text, f"{aid}: hidden test line leaked: {line!r}"
+    assert n_solution_cells > 0, f"{aid} has no graded solution cell"
+
+
+def graded_functions() -> dict[str, str]:
+    """name -> solution body of every function defined in a solution cell."""
+    found = {}
+    for aid in ASSIGNMENTS:
+        for cell in load(notebook(SOLUTIONS, aid))["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell["cell_type"] == "code" and meta.get("solution"):
+                tree = ast.parse(cell_source(cell))
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.FunctionDef):
+                        found[node.name] = cell_source(cell)
+    return found
+
+
+def test_helper_package_holds_no_solution():
+    functions = graded_functions()
+    assert functions, "no graded functions found"
+    helper_sources = {p: p.read_text() for p in (REPO / "cnnkit").rglob("*.py")}
+    for path, text in helper_sources.items():
+        defined = {n.name for n in ast.walk(ast.parse(text)) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        clash = defined & set(functions)
+        assert not clash, f"{path.name} defines {sorted(clash)}, which students must write themselves"
+        for name, source in functions.items():
+            for line in marked_lines(source, "BEGIN SOLUTION", "END SOLUTION", min_len=30):
+                assert line not in text, f"{path.name} contains a line of the solution to {name}: {line!r}"
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_solution_notebooks_follow_the_course_format(aid):
+    nb = load(notebook(SOLUTIONS, aid))
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    first = cell_source(nb["cells"][0])
+    assert first.startswith(f"# Lesson {int(aid[:2])} ·"), "the title cell reads 'Lesson N · Title'"
+    ids = [c["id"] for c in nb["cells"]]
+    assert len(ids) == len(set(ids))
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        src = cell_source(cell)
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") is not None
+            for out in cell.get("outputs", []):
+                assert out.get("output_type") != "error", f"{aid}/{cell['id']} stored an error"
+                assert out.get("name") != "stderr" or "NBVAL_IGNORE_OUTPUT" in src, (
+                    f"{aid}/{cell['id']} stored stderr output: {''.join(out.get('text', ''))[:200]}")
+        if meta and meta.get("grade") and not meta.get("solution"):
+            assert "BEGIN HIDDEN TESTS" in src, f"{aid}/{cell['id']}: every test cell needs hidden tests"
+            assert src.rstrip().splitlines()[-1].startswith("passed("), (
+                f"{aid}/{cell['id']}: a test cell ends by printing its ✅ line")
