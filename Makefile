@@ -16,12 +16,13 @@ ifeq ($(shell id -u),0)
 ALLOW_ROOT := --allow-root
 endif
 
-.PHONY: help setup venv data lab test release grade check solutions clean
+.PHONY: help setup venv data lab test doctor release grade check solutions clean
 
 help:
 	@echo "make lab          set up (.venv, requirements, data) and open JupyterLab on lessons/"
 	@echo "make test         set up and run the whole test suite (fast mode)"
 	@echo "make data         make Fashion-MNIST available offline (Debian package + Keras cache)"
+	@echo "make doctor       check this machine: versions, data, CPU/GPU, mode, and how to fix what is missing"
 	@echo "make release      regenerate lessons/ from solutions/ (nbgrader generate_assignment)"
 	@echo "make grade SUBMISSIONS=dir [OUT=grading-output]   autograde a folder of submissions"
 	@echo "make check NB=lessons/01_pixels/01_pixels.ipynb   run a notebook's visible tests"
@@ -61,6 +62,11 @@ test: setup
 	@# pytest exit 5 means "no tests collected": that is a failure, never a pass.
 	COURSE_MODE=fast FASHION_MNIST_NO_DOWNLOAD=1 $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# No dependency on venv: the doctor diagnoses the environment as it is, without installing first.
+doctor:
+	@test -x $(PY) || { echo "There is no $(VENV) yet: run make setup (or make lab), then make doctor again." >&2; exit 1; }
+	@$(PY) -m cnnkit.doctor
 
 release: venv
 	$(PY) -m autograder release
