@@ -29,6 +29,8 @@ def show_matrix(
 ) -> plt.Axes:
     """Draw a 2-D matrix as shaded cells with each value written in its cell.
 
+    Cells holding NaN are left blank, e.g. the entries of a feature map not computed yet.
+
     Parameters
     ----------
     values : (H, W) array of numbers.
@@ -54,19 +56,22 @@ def show_matrix(
     if ax is None:
         _, ax = plt.subplots(figsize=(max(2.0, 0.45 * w + 0.6), max(2.0, 0.45 * h + 0.6)))
     numeric = m.astype(np.float64)
-    lo = float(np.min(numeric)) if vmin is None else vmin
-    hi = float(np.max(numeric)) if vmax is None else vmax
+    finite = numeric[np.isfinite(numeric)]
+    lo = (float(finite.min()) if finite.size else 0.0) if vmin is None else vmin
+    hi = (float(finite.max()) if finite.size else 1.0) if vmax is None else vmax
     if hi == lo:
         hi = lo + 1.0
     ax.imshow(numeric, cmap=cmap, vmin=lo, vmax=hi)
     if fmt is None:
-        is_int = np.issubdtype(m.dtype, np.integer) or np.all(numeric == np.round(numeric))
+        is_int = np.issubdtype(m.dtype, np.integer) or np.all(finite == np.round(finite))
         fmt = "{:.0f}" if is_int else "{:.2f}"
     if fontsize is None:
         fontsize = 10 if max(h, w) <= 8 else 8 if max(h, w) <= 12 else 6
     colormap = plt.get_cmap(cmap)
     for r in range(h):
         for c in range(w):
+            if not np.isfinite(numeric[r, c]):
+                continue
             shade = colormap((numeric[r, c] - lo) / (hi - lo))
             luminance = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2]
             ax.text(c, r, fmt.format(m[r, c]), ha="center", va="center", fontsize=fontsize,
