@@ -24,7 +24,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="grade only this assignment (repeatable; default: every one handed in)")
     p.add_argument("--mode", choices=["fast", "full"], default="fast",
                    help="COURSE_MODE for the students' kernels (default: fast, as the accuracy bars of CI)")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--force", action="store_true", help="regrade what an earlier run already graded")
+    p.add_argument("--roster", type=Path, help="CSV with a student_id column: every student gets a row")
     p.add_argument("--timeout", type=int, default=1800, help="seconds allowed per notebook (default 1800)")
+    p.add_argument("--cell-timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    p.add_argument("--sandbox", choices=["auto", "on", "off"], default="auto",
+                   help="isolate student kernels (auto: when running as root; off: warn loudly)")
+    p.add_argument("--mem-mb", type=int, default=4096, help="memory (address space) cap per kernel, MiB")
+    p.add_argument("--nproc", type=int, default=256, help="process/thread cap per kernel")
 
     p = sub.add_parser("check", help="run a notebook's visible tests; exit 1 naming the failing exercises")
     p.add_argument("notebook", type=Path)
@@ -41,9 +49,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"released {path}")
         return 0
     if args.command == "grade":
-        from .grade import grade
+        from .grade import Options, grade
 
-        grade(args.submissions, args.out, aids=args.assignments, mode=args.mode, timeout=args.timeout)
+        opts = Options(mode=args.mode, timeout=args.timeout, cell_timeout=args.cell_timeout, jobs=max(1, args.jobs),
+                       force=args.force, sandbox=args.sandbox, mem_mb=args.mem_mb, nproc=args.nproc)
+        grade(args.submissions, args.out, aids=args.assignments, opts=opts, roster=args.roster)
         return 0
     if args.command == "check":
         from .check import check

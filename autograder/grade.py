@@ -1,30 +1,38 @@
-"""``grade SUBMISSIONS_DIR --out OUT_DIR``: grade a whole batch and never lose a row.
+"""``grade SUBMISSIONS_DIR --out OUT_DIR``: grade a whole class and never lose a row.
 
-Input: ``SUBMISSIONS_DIR/<student_id>/<NN_slug>/<NN_slug>.ipynb`` (nbgrader's layout).
-Output in OUT_DIR:
+Input: ``SUBMISSIONS_DIR/<student_id>/<NN_slug>/<NN_slug>.ipynb`` (nbgrader's layout),
+and optionally a roster (``--roster roster.csv`` with a ``student_id`` column; default:
+every folder found). Output in OUT_DIR:
 
-- ``grades.csv``: one row per student × assignment: score, max_score, the
-  autograded part of both, points awaiting manual grading, and a status:
-  ``graded``, ``ungradable: <reason>`` or ``missing``;
-- ``grades.json``: the same rows with points per graded cell;
-- ``feedback/<student>/<assignment>/<assignment>.html``: feedback with hidden tests removed;
-- ``autograded/<student>/<assignment>/<assignment>.ipynb``: the executed notebooks.
+- ``grades.csv``: one row per student × assignment: score, max_score, the autograded
+  part of both, points awaiting manual grading, and a status: ``graded``,
+  ``ungradable: <reason>``, ``missing``, ``timeout in <exercise>`` or ``tampered: <what>``;
+- ``grades.json``: the same rows with points per graded cell and notes;
+- ``feedback/<student>/<assignment>/<assignment>.html``: feedback, hidden tests removed;
+- ``autograded/<student>/<assignment>/<assignment>.ipynb``: the executed notebooks;
+- ``.results/``: one file per finished job, so a second run (or a run after a crash)
+  skips what is already graded, unless ``--force`` or the submission changed.
 
-Each job runs in its own process and throwaway course folder (``autograder.worker``),
-with the released assignment's gradebook: points and locked cells always come from the
-release, never from the submission. A bad submission gets a status, and the batch
-carries on.
+Each job runs in its own worker process and throwaway nbgrader course, with the
+released assignment's gradebook: points and locked cells come from the release, never
+from the submission. Student kernels run in the sandbox of :mod:`autograder.sandbox`
+when the grader runs as root; ``--jobs N`` grades N submissions at once.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,10 +40,23 @@ import nbformat
 
 from . import course
 from .release import release
-from .worker import RESULT_MARKER
 
 CSV_FIELDS = ["student_id", "assignment", "score", "max_score", "auto_score", "auto_max_score",
               "manual_pending", "status"]
+RESULT_VERSION = 2
+
+
+@dataclass
+class Options:
+    mode: str = "fast"
+    timeout: int = 1800          # seconds per notebook
+    cell_timeout: int = 600      # seconds per cell
+    jobs: int = 1
+    force: bool = False
+    sandbox: str = "auto"        # auto | on | off
+    mem_mb: int = 4096
+    nproc: int = 256
+    uid_base: int = 61000
 
 
 @dataclass
@@ -49,7 +70,9 @@ class Row:
     manual_pending: float = 0.0
     status: str = "graded"
     cells: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
     seconds: float = 0.0
+    sha256: str = ""
 
 
 def _max_points(template: Path, aid: str) -> tuple[float, float]:
@@ -57,9 +80,8 @@ def _max_points(template: Path, aid: str) -> tuple[float, float]:
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{template / 'gradebook.db'}") as gb:
-        assignment = gb.find_assignment(aid)
         total = auto = 0.0
-        for notebook in assignment.notebooks:
+        for notebook in gb.find_assignment(aid).notebooks:
             for cell in notebook.grade_cells:
                 total += float(cell.max_score)
                 if cell.cell_type == "code":
@@ -67,65 +89,247 @@ def _max_points(template: Path, aid: str) -> tuple[float, float]:
         return total, auto
 
 
-def _invalid_reason(path: Path) -> str | None:
-    """Why ``path`` is not a notebook nbgrader can grade, or None if it is fine."""
+def load_submission(path: Path) -> tuple[nbformat.NotebookNode | None, str, list[str]]:
+    """Read a submission as nbformat 4. Returns (notebook, problem, notes): the notebook
+    is None and ``problem`` says why when it cannot be graded."""
+    notes: list[str] = []
     try:
-        nb = nbformat.read(path, as_version=4)
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        return None, f"invalid notebook (not UTF-8 text: {err.reason})", notes
+    except json.JSONDecodeError as err:
+        return None, f"invalid notebook (not valid JSON: {err.msg} at line {err.lineno})", notes
+    if not isinstance(raw, dict) or "nbformat" not in raw:
+        return None, "invalid notebook (no nbformat version)", notes
+    major = raw.get("nbformat")
+    if not isinstance(major, int) or major > 4:
+        return None, f"invalid notebook (nbformat {major} is newer than this grader reads: 4)", notes
+    if major < 3:
+        return None, f"invalid notebook (nbformat {major} is too old: 3 or 4 needed)", notes
+    try:
+        nb = nbformat.reads(json.dumps(raw), as_version=4)
+        if major == 3:
+            notes.append("upgraded from nbformat 3")
+        if nb.nbformat_minor > 5:
+            notes.append(f"nbformat 4.{nb.nbformat_minor} read as 4.5")
+            nb.nbformat_minor = 5
         nbformat.validate(nb)
     except Exception as err:
         detail = " ".join(str(err).split())[:100] or type(err).__name__
-        return f"invalid notebook ({type(err).__name__}: {detail})"
-    return None
+        return None, f"invalid notebook ({type(err).__name__}: {detail})", notes
+    return nb, "", notes
 
 
-def grade_one(template: Path, submissions: Path, sid: str, aid: str, out: Path, mode: str,
-              timeout: int) -> Row:
-    """Grade one student's notebook for one assignment; always returns a Row."""
-    total, auto_total = _max_points(template, aid)
-    row = Row(sid, aid, max_score=total, auto_max_score=auto_total)
-    path = submissions / sid / aid / f"{aid}.ipynb"
-    if not path.is_file():
-        row.status = "missing"
-        return row
-    reason = _invalid_reason(path)
-    if reason:
-        row.status = f"ungradable: {reason}"
-        return row
+def _find_notebook(folder: Path, aid: str) -> tuple[Path | None, list[str]]:
+    notes = []
+    path = folder / f"{aid}.ipynb"
+    others = sorted(p.name for p in folder.glob("*.ipynb")) if folder.is_dir() else []
+    extra = [n for n in others if n != path.name]
+    if path.is_file():
+        if extra:
+            notes.append(f"ignored other notebooks: {', '.join(extra)}")
+        return path, notes
+    if extra:
+        notes.append(f"no {aid}.ipynb; found {', '.join(extra)} (not graded: rename it {aid}.ipynb)")
+    elif folder.is_dir():
+        notes.append("the assignment folder is empty")
+    return None, notes
 
-    start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=f"grade-{sid}-{aid}-") as tmp:
-        ws = Path(tmp)
-        shutil.copy2(template / "gradebook.db", ws / "gradebook.db")
-        shutil.copytree(template / "source" / aid, ws / "source" / aid)
-        dest = ws / "submitted" / sid / aid
-        dest.mkdir(parents=True)
-        shutil.copy2(path, dest / path.name)
+
+class Grader:
+    def __init__(self, submissions: Path, out: Path, aids: list[str], students: list[str], opts: Options,
+                 stream=sys.stdout):
+        self.submissions, self.out, self.aids, self.students, self.opts = submissions, out, aids, students, opts
+        self.stream = stream
+        self.lock = threading.Lock()
+        self.slots: queue.Queue[int] = queue.Queue()
+        for i in range(opts.jobs):
+            self.slots.put(i)
+        self.done = 0
+        self.started = time.monotonic()
+        self.sandboxed = False
+
+    # --- one job ----------------------------------------------------------------------
+    def _cached(self, sid: str, aid: str, digest: str) -> Row | None:
+        path = self.out / ".results" / sid / f"{aid}.json"
+        if self.opts.force or not path.is_file():
+            return None
         try:
-            proc = subprocess.run([sys.executable, "-m", "autograder.worker", str(ws), aid, sid],
-                                  capture_output=True, text=True, timeout=timeout, cwd=course.REPO,
-                                  env=course.kernel_env(mode))
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARKER)]
-            result = json.loads(lines[-1][len(RESULT_MARKER):]) if lines else {
-                "ok": False, "reason": f"grader process ended without a result (exit {proc.returncode})"}
-        except subprocess.TimeoutExpired:
-            result = {"ok": False, "reason": f"grading took longer than {timeout} s"}
-        row.seconds = round(time.monotonic() - start, 1)
-        if not result["ok"]:
-            row.status = f"ungradable: {result['reason']}"
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        if data.get("version") != RESULT_VERSION or data["row"].get("sha256") != digest:
+            return None
+        return Row(**data["row"])
+
+    def _save(self, row: Row) -> None:
+        path = self.out / ".results" / row.student_id / f"{row.assignment}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"version": RESULT_VERSION, "row": asdict(row)}))
+        tmp.replace(path)  # atomic: a kill leaves the old file or the new one, never half
+
+    def grade_one(self, sid: str, aid: str) -> Row:
+        total, auto_total = self.points[aid]
+        row = Row(sid, aid, max_score=total, auto_max_score=auto_total)
+        path, row.notes = _find_notebook(self.submissions / sid / aid, aid)
+        if path is None:
+            row.status = "missing"
             return row
-        row.cells = result["grades"]
-        row.score = sum(g["score"] for g in row.cells)
-        row.auto_score = sum(g["auto_score"] or 0.0 for g in row.cells if not g["needs_manual_grade"])
-        row.manual_pending = sum(g["max_score"] for g in row.cells if g["needs_manual_grade"])
-        for sub in ("feedback", "autograded"):
-            src = ws / sub / sid / aid
-            if src.is_dir():
-                target = out / sub / sid / aid
-                shutil.rmtree(target, ignore_errors=True)
-                shutil.copytree(src, target, ignore=shutil.ignore_patterns("*.ipynb_checkpoints", "__pycache__"))
-        if not result.get("feedback_ok", True):
+        row.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        cached = self._cached(sid, aid, row.sha256)
+        if cached is not None:
+            cached.notes = [n for n in cached.notes if n != "reused from an earlier run"] + ["reused from an earlier run"]
+            return cached
+        nb, problem, notes = load_submission(path)
+        row.notes += notes
+        if nb is None:
+            row.status = f"ungradable: {problem}"
+            self._save(row)
+            return row
+        from .screen import structure, student_code, tampering
+
+        released = nbformat.read(self.template / "release" / aid / f"{aid}.ipynb", as_version=4)
+        checks = structure(nb, released)
+        checks.tampering = tampering(student_code(nb, released))
+        row.notes += checks.notes
+        slot = self.slots.get()
+        start = time.monotonic()
+        try:
+            result = self._run_worker(nb, sid, aid, slot)
+        finally:
+            self.slots.put(slot)
+        row.seconds = round(time.monotonic() - start, 1)
+        if not result.get("ok"):  # not cached: a rerun tries again
+            row.status = f"ungradable: {result.get('reason', 'unknown error')}"
+            return row
+        cells = result["grades"]
+        for g in cells:
+            if g["cell"] in checks.deleted_tests:
+                g.update(score=0.0, auto_score=0.0, needs_manual_grade=False)
+        row.cells = cells
+        row.score = sum(g["score"] for g in cells)
+        row.auto_score = sum(g["auto_score"] or 0.0 for g in cells if not g["needs_manual_grade"])
+        row.manual_pending = sum(g["max_score"] for g in cells if g["needs_manual_grade"])
+        if result.get("crashes"):
+            row.notes.append("kernel died in: " + ", ".join(result["crashes"]) + " (restarted, later exercises graded)")
+        if checks.deleted_tests:
+            row.status = "tampered: deleted test cell " + ", ".join(checks.deleted_tests) + " (scored 0)"
+        elif checks.tampering:
+            row.status = "tampered: " + "; ".join(checks.tampering[:3])
+        elif result.get("timeouts"):
+            row.status = "timeout in " + ", ".join(result["timeouts"])
+        elif not result.get("feedback_ok", True):
             row.status = f"graded (feedback failed: {result.get('feedback_error', '')})"
-    return row
+        self._save(row)
+        return row
+
+    def _run_worker(self, nb, sid: str, aid: str, slot: int) -> dict:
+        with tempfile.TemporaryDirectory(prefix="job-", dir=self.workroot) as tmp:
+            ws = Path(tmp)
+            shutil.copy2(self.template / "gradebook.db", ws / "gradebook.db")
+            shutil.copytree(self.template / "source" / aid, ws / "source" / aid)
+            dest = ws / "submitted" / sid / aid
+            dest.mkdir(parents=True)
+            nbformat.write(nb, dest / f"{aid}.ipynb")
+            uid = self.opts.uid_base + slot
+            job = {"workspace": str(ws), "assignment": aid, "student": sid, "mode": self.opts.mode,
+                   "cell_timeout": self.opts.cell_timeout, "sandbox": self.sandboxed, "job_dir": str(ws / "jail"),
+                   "uid": uid, "mem_mb": self.opts.mem_mb, "nproc": self.opts.nproc,
+                   "result": str(ws / "result.json")}
+            (ws / "jail").mkdir(mode=0o700)
+            (ws / "job.json").write_text(json.dumps(job))
+            env = course.kernel_env(self.opts.mode)
+            env.pop("NBGRADER_EXECUTION", None)
+            try:
+                proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", str(ws / "job.json")],
+                                        cwd=course.REPO, env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, start_new_session=True)
+                try:
+                    _, err = proc.communicate(timeout=self.opts.timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, 9)
+                    proc.communicate()
+                    return {"ok": False, "reason": f"grading took longer than {self.opts.timeout} s"}
+                result_path = ws / "result.json"
+                if not result_path.is_file():
+                    tail = err.decode(errors="replace").strip().splitlines()[-1:] if err else []
+                    return {"ok": False, "reason": f"grader worker ended without a result (exit {proc.returncode}) "
+                                                   + " ".join(tail)[:200]}
+                result = json.loads(result_path.read_text())
+                for sub, name in (("feedback", f"{aid}.html"), ("autograded", f"{aid}.ipynb")):
+                    src = ws / sub / sid / aid / name  # only the grader's own files, never student-made ones
+                    target = self.out / sub / sid / aid / name
+                    if src.is_file():
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(src, target)
+                return result
+            finally:
+                if self.sandboxed:
+                    from .sandbox import kill_uid
+
+                    kill_uid(uid)
+
+    # --- the batch ----------------------------------------------------------------------
+    def _report(self, row: Row, total: int) -> None:
+        with self.lock:
+            self.done += 1
+            elapsed = time.monotonic() - self.started
+            eta = elapsed / self.done * (total - self.done)
+            manual = f", {row.manual_pending:g} pts await manual grading" if row.manual_pending else ""
+            print(f"[{self.done:>3}/{total}] {_bar(self.done, total)} ETA {int(eta // 60)}:{int(eta % 60):02d}  "
+                  f"{row.student_id:<16} {row.assignment:<26} {row.score:>5g} / {row.max_score:<4g} {row.status}{manual}",
+                  file=self.stream, flush=True)
+
+    def run(self) -> list[Row]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.workroot = tempfile.mkdtemp(prefix="autograder-")
+        os.chmod(self.workroot, 0o700)
+        try:
+            if self.opts.sandbox != "off":
+                from .sandbox import available
+
+                ok, why = available()
+                if ok:
+                    self.sandboxed = True
+                elif self.opts.sandbox == "on":
+                    raise SystemExit(f"error: --sandbox on, but isolation is not available: {why}")
+                else:
+                    print("!" * 78 + f"\nWARNING: NO SANDBOX ({why}). Student code runs as you, with your files "
+                          "and the network.\nGrade untrusted submissions as root on Linux (unshare), or in a "
+                          "throwaway VM or container.\n" + "!" * 78, file=self.stream, flush=True)
+            self.template = Path(self.workroot) / "template"
+            self.points = {}
+            if self.aids:
+                release(dest=self.template / "lessons", aids=self.aids, root=self.template)
+                self.points = {aid: _max_points(self.template, aid) for aid in self.aids}
+            pairs = [(sid, aid) for sid in self.students for aid in self.aids]
+            total = len(pairs)
+            print(f"Grading {len(self.students)} students × {len(self.aids)} assignments with {self.opts.jobs} "
+                  f"job(s), {'sandboxed' if self.sandboxed else 'NOT sandboxed'}, {self.opts.mode} mode.",
+                  file=self.stream, flush=True)
+
+            def job(pair):
+                try:
+                    row = self.grade_one(*pair)
+                except Exception as err:  # the batch goes on, and the row says why
+                    total_pts, auto_pts = self.points.get(pair[1], (0.0, 0.0))
+                    row = Row(pair[0], pair[1], max_score=total_pts, auto_max_score=auto_pts,
+                              status=f"ungradable: grader error ({type(err).__name__}: {str(err)[:150]})")
+                self._report(row, total)
+                return row
+
+            with ThreadPoolExecutor(max_workers=self.opts.jobs) as pool:
+                rows = list(pool.map(job, pairs))
+        finally:
+            shutil.rmtree(self.workroot, ignore_errors=True)
+        write_results(rows, self.out)
+        return rows
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = int(width * done / max(total, 1))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
 def _fmt(x: float) -> str:
@@ -143,37 +347,42 @@ def write_results(rows: list[Row], out: Path) -> None:
         json.dump([asdict(r) for r in rows], f, indent=1)
 
 
-def grade(submissions: Path, out: Path, aids: list[str] | None = None, mode: str = "fast",
-          timeout: int = 1800, stream=sys.stdout) -> list[Row]:
-    """Grade every student folder in ``submissions``; write the results to ``out``."""
+def read_roster(path: Path) -> list[str]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "student_id" not in reader.fieldnames:
+            raise SystemExit(f"error: {path} needs a 'student_id' column")
+        return [r["student_id"].strip() for r in reader if r["student_id"].strip()]
+
+
+def grade(submissions: Path, out: Path, aids: list[str] | None = None, opts: Options | None = None,
+          roster: Path | None = None, stream=sys.stdout) -> list[Row]:
+    """Grade every student (roster, or every folder in ``submissions``); write ``out``."""
+    opts = opts or Options()
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if not submissions.is_dir():
         raise SystemExit(f"error: {submissions} is not a folder of student submissions")
-    out.mkdir(parents=True, exist_ok=True)
-    students = sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found = sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    students = found
+    if roster:
+        listed = read_roster(roster)
+        extra = [s for s in found if s not in listed]
+        if extra:
+            print(f"note: folders not in the roster are graded too: {', '.join(extra)}", file=stream)
+        students = listed + extra
     known = course.assignments()
     if aids:
         unknown = sorted(set(aids) - set(known))
         if unknown:
             raise SystemExit(f"error: unknown assignment(s) {unknown}; known: {known}")
     else:  # every assignment that at least one student handed in
-        aids = sorted({a for s in students for a in known if (submissions / s / a).exists()})
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="grade-template-") as tmp:
-        template = Path(tmp)
-        if aids:
-            release(dest=template / "lessons", aids=aids, root=template)
-        for sid in students:
-            for aid in aids:
-                row = grade_one(template, submissions, sid, aid, out, mode, timeout)
-                rows.append(row)
-                manual = f", {_fmt(row.manual_pending)} pts await manual grading" if row.manual_pending else ""
-                print(f"{sid:<20} {aid:<28} {_fmt(row.score):>6} / {_fmt(row.max_score):<6} {row.status}{manual}",
-                      file=stream, flush=True)
-    write_results(rows, out)
-    graded = sum(r.status.startswith("graded") for r in rows)
-    print(f"\n{len(students)} students, {len(aids)} assignments: {graded} graded, "
-          f"{sum(r.status == 'missing' for r in rows)} missing, "
-          f"{sum(r.status.startswith('ungradable') for r in rows)} ungradable. "
-          f"Results in {out / 'grades.csv'}", file=stream)
+        aids = sorted({a for s in found for a in known if (submissions / s / a).exists()})
+    rows = Grader(submissions, out, aids, students, opts, stream).run()
+    counts: dict[str, int] = {}
+    for r in rows:
+        key = r.status.split(":")[0].split(" in ")[0]
+        counts[key] = counts.get(key, 0) + 1
+    print(f"\n{len(students)} students, {len(aids)} assignments: "
+          + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f". Results in {out / 'grades.csv'}",
+          file=stream)
     return rows

@@ -1,11 +1,13 @@
 """One grading job, in its own process: autograde one student's notebook for one
-assignment inside a throwaway course folder, write its feedback, and print the scores.
+assignment inside a throwaway course folder, write its feedback, and save the result.
 
-    python -m autograder.worker WORKSPACE ASSIGNMENT STUDENT
+    python -m autograder.worker JOB.json
 
-The workspace holds gradebook.db and source/ copied from the released assignment, and
-submitted/STUDENT/ASSIGNMENT/. The result is printed as one line starting with
-``RESULT_MARKER``; the student's kernel cannot write to this process's stdout.
+JOB.json (written by ``autograder.grade``) names the workspace, assignment, student,
+mode, caps and the file to write the result to. The workspace holds gradebook.db and
+source/ copied from the released assignment, and submitted/STUDENT/ASSIGNMENT/. The
+result goes to a file in a root-only folder; nothing the student's kernel prints or
+writes can reach it.
 """
 
 from __future__ import annotations
@@ -13,20 +15,66 @@ from __future__ import annotations
 import json
 import re
 import sys
+import traceback
 from pathlib import Path
-
-RESULT_MARKER = "AUTOGRADER-RESULT "
 
 
 def _reason(result: dict) -> str:
     """The most telling line of a failed nbgrader run."""
     text = (result.get("log") or "") + "\n" + (result.get("error") or "")
-    errors = [ln.strip() for ln in text.splitlines() if ln.startswith("[ERROR]") or "Error:" in ln]
+    lines = [ln.strip() for ln in text.splitlines()]
+    raised = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception|Exit):", ln) and "NbGraderException" not in ln]
+    errors = raised or [ln for ln in lines if ln.startswith("[ERROR]")]
     reason = errors[-1] if errors else "nbgrader failed"
     return " ".join(re.sub(r"^\[ERROR\]\s*", "", reason).split())[:300]
 
 
-def run(ws: Path, aid: str, sid: str) -> dict:
+def _configure(cfg, job: dict) -> None:
+    """Grading settings: hardened execute step, caps, and the sandbox when asked for."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    from .execute import GuardedExecute
+
+    defaults = Autograde.class_traits()["autograde_preprocessors"].default()
+    cfg.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in defaults]
+    cfg.GuardedExecute.timeout = job["cell_timeout"]
+    cfg.GuardedExecute.startup_timeout = 120
+    cfg.LimitOutput.max_lines = 1000
+    if job["sandbox"]:
+        from .sandbox import SandboxKernelManager
+
+        cfg.GuardedExecute.kernel_manager_class = SandboxKernelManager
+        cfg.SandboxKernelManager.job_dir = job["job_dir"]
+        cfg.SandboxKernelManager.uid = job["uid"]
+        cfg.SandboxKernelManager.mem_mb = job["mem_mb"]
+        cfg.SandboxKernelManager.nproc = job["nproc"]
+        cfg.SandboxKernelManager.mode = job["mode"]
+        cfg.SandboxKernelManager.workdir_name = job["assignment"]
+
+
+def _timeouts_and_crashes(notebook_path: Path) -> tuple[list[str], list[str]]:
+    """Exercises whose cells timed out, and those during which the kernel died."""
+    import nbformat
+
+    from .check import EXERCISE
+
+    nb = nbformat.read(notebook_path, as_version=4)
+    exercise, timeouts, crashes = "(before the first exercise)", [], []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            m = EXERCISE.search(cell.source)
+            if m:
+                exercise = m.group(1).split("(")[0].strip()
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError" and exercise not in timeouts:
+                timeouts.append(exercise)
+            if out.get("output_type") == "error" and out.get("ename") == "KernelDied" and exercise not in crashes:
+                crashes.append(exercise)
+    return timeouts, crashes
+
+
+def run(job: dict) -> dict:
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde, GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
@@ -34,7 +82,9 @@ def run(ws: Path, aid: str, sid: str) -> dict:
 
     from . import course
 
+    ws, aid, sid = Path(job["workspace"]), job["assignment"], job["student"]
     cfg = course.nbgrader_config(ws)
+    _configure(cfg, job)
 
     def app_for(cls):
         coursedir = CourseDirectory(config=cfg)
@@ -48,7 +98,7 @@ def run(ws: Path, aid: str, sid: str) -> dict:
     auto.create_student = True
     result = capture_log(auto)
     if not result["success"]:
-        return {"ok": False, "reason": _reason(result), "log": result.get("log", "")[-4000:]}
+        return {"ok": False, "reason": _reason(result), "log": (result.get("log") or "")[-4000:]}
     feedback = capture_log(app_for(GenerateFeedback))
 
     grades = []
@@ -64,17 +114,19 @@ def run(ws: Path, aid: str, sid: str) -> dict:
                     "auto_score": None if g.auto_score is None else float(g.auto_score),
                     "needs_manual_grade": bool(g.needs_manual_grade),
                 })
-    return {"ok": True, "grades": grades, "feedback_ok": bool(feedback["success"]),
+    timeouts, crashes = _timeouts_and_crashes(ws / "autograded" / sid / aid / f"{aid}.ipynb")
+    return {"ok": True, "grades": grades, "timeouts": timeouts, "crashes": crashes,
+            "feedback_ok": bool(feedback["success"]),
             "feedback_error": "" if feedback["success"] else _reason(feedback)}
 
 
 def main(argv: list[str]) -> int:
-    ws, aid, sid = Path(argv[0]), argv[1], argv[2]
+    job = json.loads(Path(argv[0]).read_text())
     try:
-        out = run(ws, aid, sid)
+        out = run(job)
     except Exception as err:  # report, never crash the batch
-        out = {"ok": False, "reason": f"{type(err).__name__}: {err}"[:300]}
-    print(RESULT_MARKER + json.dumps(out), flush=True)
+        out = {"ok": False, "reason": f"{type(err).__name__}: {err}"[:300], "log": traceback.format_exc()[-4000:]}
+    Path(job["result"]).write_text(json.dumps(out))
     return 0
 
 

@@ -1,0 +1,175 @@
+"""Isolation for students' kernels.
+
+:class:`SandboxKernelManager` is the kernel manager nbgrader's execute step uses when
+grading. Each kernel runs
+
+- in fresh network, mount and PID namespaces (``unshare``): no network at all, not
+  even loopback; it sees only its own processes;
+- chrooted into a minimal root built by :mod:`autograder.jail`: system folders, Python,
+  the course venv and helper package and the data, read-only; its own working folder;
+  nothing of the course repository, the gradebook or other students;
+- as a per-job unprivileged uid, with no groups;
+- under resource limits: address space (memory), processes, file size;
+- talking to the grader over IPC sockets in a folder of its own (TCP loopback does not
+  cross network namespaces), with stdout/stderr sent to /dev/null so that nothing it
+  prints can reach the grader's own output.
+
+When the kernel (PID 1 of its namespace) ends, the OS kills everything it started; the
+grader also kills any process left with the job's uid.
+
+Without root (or without ``unshare``), :func:`available` is False and the grader falls
+back to running kernels as the current user with only the resource limits, after a
+loud warning.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Dict, Integer, List, Unicode
+
+from . import course
+
+#: Environment variables a student's kernel keeps; everything else (NBGRADER_EXECUTION,
+#: JUPYTER_*, the grader's paths) is dropped.
+KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "COURSE_MODE", "TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND",
+            "PYTHONHASHSEED", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def available() -> tuple[bool, str]:
+    """Whether full isolation can be used here, and if not, why."""
+    if os.geteuid() != 0:
+        return False, "the grader is not running as root"
+    for tool in ("unshare", "mount", "chroot"):
+        if shutil.which(tool) is None:
+            return False, f"`{tool}` is not installed"
+    probe = subprocess.run(["unshare", "--net", "--mount", "--pid", "--fork", "true"], capture_output=True)
+    if probe.returncode != 0:
+        return False, f"unshare failed: {probe.stderr.decode(errors='replace').strip()[:200]}"
+    return True, ""
+
+
+def data_files() -> list[str]:
+    """Real paths of the Fashion-MNIST files the grader can see (for read-only exposure)."""
+    from cnnkit.data import FILES, find_data_dir
+
+    found = find_data_dir()
+    if not found:
+        return []
+    return [os.path.realpath(found[1] / name) for name in FILES.values() if (found[1] / name).exists()]
+
+
+def kernel_env(mode: str, data_dir: str | None, home: str = "/tmp/home") -> dict[str, str]:
+    """The clean environment of a student's kernel."""
+    env = {k: v for k, v in os.environ.items() if k in KEPT_ENV}
+    env.update(course.KERNEL_ENV)
+    env.update(COURSE_MODE=mode, HOME=home, MPLCONFIGDIR=f"{home}/.matplotlib", KERAS_HOME=f"{home}/.keras",
+               PYTHONDONTWRITEBYTECODE="1", PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin")
+    if data_dir:
+        env["FASHION_MNIST_DIR"] = data_dir
+    return env
+
+
+def _set_pdeathsig() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the grader's worker
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """A kernel manager that starts the kernel inside :mod:`autograder.jail`."""
+
+    job_dir = Unicode(help="a root-only folder for this job's jail files").tag(config=True)
+    uid = Integer(61000, help="unprivileged uid the kernel runs as").tag(config=True)
+    mem_mb = Integer(4096, help="address-space cap of the kernel, MiB").tag(config=True)
+    nproc = Integer(256, help="cap on processes and threads of the job's uid").tag(config=True)
+    fsize_mb = Integer(200, help="largest file the kernel may write, MiB").tag(config=True)
+    mode = Unicode("fast", help="COURSE_MODE of the kernel").tag(config=True)
+    expose_ro = List(Unicode(), help="extra paths to show read-only").tag(config=True)
+    workdir_name = Unicode("work", help="name of the working folder inside the jail").tag(config=True)
+    extra_env = Dict(help="extra environment variables").tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        conn = Path(self.job_dir) / "conn"
+        conn.mkdir(parents=True, exist_ok=True)
+        os.chown(conn, self.uid, self.uid)
+        os.chmod(conn, 0o700)
+        self.transport = "ipc"
+        self.ip = str(conn / "kernel")
+        self.connection_file = str(conn / "kernel.json")
+
+    def write_connection_file(self, **kwargs):
+        result = super().write_connection_file(**kwargs)
+        os.chown(self.connection_file, self.uid, self.uid)
+        return result
+
+    def _spec(self, cwd: str) -> dict:
+        data = data_files()
+        data_dir = os.path.dirname(data[0]) if data else None
+        cnnkit_dir = str(Path(__import__("cnnkit").__file__).resolve().parent)
+        expose = [sys.prefix, os.path.realpath(sys.base_prefix), cnnkit_dir, *self.expose_ro]
+        if data_dir:
+            expose.append(data_dir)
+        inside = f"/tmp/{self.workdir_name}"
+        env = kernel_env(self.mode, data_dir)
+        env.update(self.extra_env)
+        return {
+            "root": str(Path(self.job_dir) / "root"),
+            "uid": self.uid, "mem_mb": self.mem_mb, "nproc": self.nproc, "fsize_mb": self.fsize_mb,
+            "expose_ro": expose,
+            "expose_rw": [[cwd, inside], [str(Path(self.connection_file).parent)] * 2],
+            "cwd": inside,
+            "env": env,
+        }
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        cwd = kw.get("cwd") or os.getcwd()
+        spec_path = Path(self.job_dir) / "jail.json"
+        spec_path.write_text(json.dumps(self._spec(cwd)))
+        os.chmod(spec_path, 0o600)
+        cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
+               sys.executable, "-m", "autograder.jail", str(spec_path), "--", *kernel_cmd]
+        kw["env"] = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(course.REPO)}
+        kw["stdout"] = subprocess.DEVNULL
+        kw["stderr"] = subprocess.DEVNULL
+        kw["stdin"] = subprocess.DEVNULL
+        kw["preexec_fn"] = _set_pdeathsig
+        return await super()._async_launch_kernel(cmd, **kw)
+
+
+def kill_uid(uid: int, attempts: int = 3) -> int:
+    """SIGKILL every process owned by ``uid``; return how many were found."""
+    found = 0
+    for _ in range(attempts):
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    for line in f:
+                        if line.startswith("Uid:"):
+                            if int(line.split()[1]) == uid:
+                                pids.append(int(entry))
+                            break
+            except OSError:
+                continue
+        if not pids:
+            break
+        found += len(pids)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.1)
+    return found
