@@ -1,0 +1,541 @@
+"""The test cells of lessons 02–05 fail on wrong answers, naming the mistake, and pass correct ones.
+
+Every graded test cell is taken from its solutions notebook and executed (``exec``) in a fresh
+namespace holding numpy, the course's check helpers and a candidate implementation:
+
+- **wrong candidates**, one per mistake the course names that applies to the exercise (kernel flip,
+  off-by-one bounds, floor vs ceil in the output size, ignored stride, padding on the channel axis,
+  missing bias, uint8 overflow, in-place modification, and a few more). The *visible* part of the cell
+  must raise ``AssertionError`` with a message that names the mistake: a student without the hidden
+  tests is told what went wrong.
+- **correct alternatives**, at least two per exercise, written differently from the solution (loops,
+  vectorised numpy, other formulas). The *whole* cell, hidden tests included, must pass: the tests
+  accept every correct answer, not only ours.
+
+The candidates here are independent of the notebooks' solution cells.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
+from cnnkit.checks import passed, rel_error, shape_str
+from conftest import SOLUTIONS, cell_source, load, notebook
+
+HIDDEN = "### BEGIN HIDDEN TESTS"
+LESSONS = ["02_convolution", "03_padding_and_stride", "04_pooling", "05_relu_and_feature_maps"]
+
+
+def graded_test_cells(aid: str) -> dict[str, str]:
+    """grade_id -> source of every autograded test cell of a solutions notebook."""
+    cells = {}
+    for cell in load(notebook(SOLUTIONS, aid))["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution"):
+            cells[meta["grade_id"]] = cell_source(cell)
+    return cells
+
+
+_CELLS: dict[str, dict[str, str]] = {}
+
+
+def cell(aid: str, test_id: str, visible_only: bool) -> str:
+    if aid not in _CELLS:
+        _CELLS[aid] = graded_test_cells(aid)
+    source = _CELLS[aid][test_id]
+    assert HIDDEN in source, f"{aid}/{test_id} has no hidden tests"
+    return source.split(HIDDEN)[0] if visible_only else source
+
+
+def run_cell(aid: str, test_id: str, candidate: dict, visible_only: bool) -> None:
+    namespace = {"__name__": "__test_cell__", "np": np, "passed": passed, "rel_error": rel_error,
+                 "shape_str": shape_str, **candidate}
+    code = compile(cell(aid, test_id, visible_only), f"<{aid}:{test_id}>", "exec")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # uint8 overflow warnings of the wrong candidates
+        exec(code, namespace)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 02 · Convolution by hand
+# ---------------------------------------------------------------------------------------------
+
+def _same_shape(patch, kernel):
+    if np.shape(patch) != np.shape(kernel):
+        raise ValueError(f"shape {np.shape(patch)} vs shape {np.shape(kernel)}")
+
+
+def apply_kernel_loops(patch, kernel):
+    _same_shape(patch, kernel)
+    total = 0.0
+    for i in range(np.shape(patch)[0]):
+        for j in range(np.shape(patch)[1]):
+            total += float(patch[i, j]) * float(kernel[i, j])
+    return total
+
+
+def apply_kernel_einsum(patch, kernel):
+    patch, kernel = np.asarray(patch, float), np.asarray(kernel, float)
+    if patch.shape != kernel.shape:
+        raise ValueError(f"{shape_str(patch.shape)} patch vs {shape_str(kernel.shape)} kernel")
+    return float(np.einsum("ij,ij->", patch, kernel))
+
+
+def apply_kernel_flipped(patch, kernel):
+    _same_shape(patch, kernel)
+    return float(np.sum(np.asarray(patch, float) * np.asarray(kernel, float)[::-1, ::-1]))
+
+
+def apply_kernel_uint8(patch, kernel):
+    _same_shape(patch, kernel)
+    return np.sum(patch * kernel)  # uint8 * uint8 wraps around
+
+
+def apply_kernel_in_place(patch, kernel):
+    _same_shape(patch, kernel)
+    patch *= kernel
+    return float(patch.sum())
+
+
+def apply_kernel_no_shape_check(patch, kernel):
+    return float(np.sum(np.asarray(patch, float) * np.asarray(kernel, float)))
+
+
+def convolve_at_loops(image, kernel, row, col):
+    h, w = image.shape
+    kh, kw = kernel.shape
+    total = 0.0
+    for i in range(kh):
+        for j in range(kw):
+            y, x = row + i - (kh - 1) // 2, col + j - (kw - 1) // 2
+            if y in range(h) and x in range(w):
+                total += float(image[y, x]) * float(kernel[i, j])
+    return total
+
+
+def convolve_at_padded(image, kernel, row, col):
+    kh, kw = kernel.shape
+    padded = np.pad(np.asarray(image, np.float64), ((kh // 2, kh // 2), (kw // 2, kw // 2)))
+    return float(np.sum(padded[row:row + kh, col:col + kw] * kernel))
+
+
+def _convolve_at_variant(image, kernel, row, col, *, flip=False, top_left=False, low=0, wrap=False, as_float=True):
+    h, w = image.shape
+    kh, kw = kernel.shape
+    if flip:
+        kernel = kernel[::-1, ::-1]
+    total = image.dtype.type(0) if not as_float else 0.0
+    for i in range(kh):
+        for j in range(kw):
+            y, x = (row + i, col + j) if top_left else (row - kh // 2 + i, col - kw // 2 + j)
+            inside = (y < h and x < w) if wrap else (low <= y < h and low <= x < w)
+            if inside:
+                total += (float(image[y, x]) * float(kernel[i, j])) if as_float else image[y, x] * kernel[i, j]
+    return float(total)
+
+
+def convolve_at_flipped(image, kernel, row, col):
+    return _convolve_at_variant(image, kernel, row, col, flip=True)
+
+
+def convolve_at_top_left(image, kernel, row, col):
+    return _convolve_at_variant(image, kernel, row, col, top_left=True)
+
+
+def convolve_at_off_by_one(image, kernel, row, col):
+    return _convolve_at_variant(image, kernel, row, col, low=1)
+
+
+def convolve_at_negative_index(image, kernel, row, col):
+    return _convolve_at_variant(image, kernel, row, col, wrap=True)
+
+
+def convolve_at_uint8(image, kernel, row, col):
+    return _convolve_at_variant(image, kernel, row, col, as_float=False)
+
+
+def conv2d_valid_loops(image, kernel):
+    kh, kw = kernel.shape
+    out = np.empty((image.shape[0] - kh + 1, image.shape[1] - kw + 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = sum(float(image[i + a, j + b]) * float(kernel[a, b]) for a in range(kh) for b in range(kw))
+    return out
+
+
+def conv2d_valid_vectorised(image, kernel):
+    windows = sliding_window_view(np.asarray(image, np.float64), kernel.shape)
+    return np.einsum("ijab,ab->ij", windows, np.asarray(kernel, np.float64))
+
+
+def _conv2d_valid_variant(image, kernel, *, flip=False, shrink=0, out=None):
+    kh, kw = kernel.shape
+    oh, ow = image.shape[0] - kh + 1 - shrink, image.shape[1] - kw + 1 - shrink
+    if flip:
+        kernel = kernel[::-1, ::-1]
+    if out == "zeros_like":
+        result = np.zeros_like(image)[:oh, :ow]
+    elif out == "view":
+        result = image[:oh, :ow]  # a view: writing into it overwrites the caller's image
+    else:
+        result = np.zeros((oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            result[i, j] = np.sum(np.asarray(image[i:i + kh, j:j + kw], np.float64) * kernel)
+    return result
+
+
+def conv2d_valid_flipped(image, kernel):
+    return _conv2d_valid_variant(image, kernel, flip=True)
+
+
+def conv2d_valid_off_by_one(image, kernel):
+    return _conv2d_valid_variant(image, kernel, shrink=1)
+
+
+def conv2d_valid_uint8(image, kernel):
+    return _conv2d_valid_variant(image, kernel, out="zeros_like")
+
+
+def conv2d_valid_in_place(image, kernel):
+    return _conv2d_valid_variant(image, kernel, out="view")
+
+
+EXAMPLE_6x6 = np.array([[0, 0, 237, 226, 217, 223], [145, 204, 228, 207, 213, 221], [220, 222, 217, 226, 200, 205],
+                        [208, 209, 200, 159, 245, 193], [205, 220, 240, 80, 150, 255], [194, 215, 217, 241, 65, 73]])
+SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+
+
+def _by_hand(r, c, top_left=False, flip=False):
+    r0, c0 = (r, c) if top_left else (r - 1, c - 1)
+    kernel = SOBEL_X[::-1, ::-1] if flip else SOBEL_X
+    return int(np.sum(EXAMPLE_6x6[r0:r0 + 3, c0:c0 + 3] * kernel))
+
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 03 · Padding and stride
+# ---------------------------------------------------------------------------------------------
+
+def _pairs(pad):
+    return ((pad, pad), (pad, pad)) if np.ndim(pad) == 0 else tuple(tuple(int(v) for v in pair) for pair in pad)
+
+
+def zero_pad_np_pad(image, pad):
+    return np.pad(image, list(_pairs(pad)) + [(0, 0)] * (np.ndim(image) - 2), mode="constant")
+
+
+def zero_pad_row_by_row(image, pad):
+    (top, bottom), (left, right) = _pairs(pad)
+    h, w = image.shape[:2]
+    out = np.zeros((h + top + bottom, w + left + right) + image.shape[2:], dtype=image.dtype)
+    for r in range(h):
+        out[top + r, left:left + w] = image[r]
+    return out
+
+
+def zero_pad_channels_too(image, pad):
+    return np.pad(image, pad)  # an int pads every axis, the channel axis included
+
+
+def zero_pad_one_side(image, pad):
+    (top, _), (left, _) = _pairs(pad)
+    h, w = image.shape[:2]
+    out = np.zeros((h + top, w + left) + image.shape[2:], dtype=image.dtype)
+    out[top:, left:] = image
+    return out
+
+
+def zero_pad_swapped_pairs(image, pad):
+    rows, cols = _pairs(pad)
+    return zero_pad_np_pad(image, (cols, rows))
+
+
+def zero_pad_float_output(image, pad):
+    (top, bottom), (left, right) = _pairs(pad)
+    h, w = image.shape[:2]
+    out = np.zeros((h + top + bottom, w + left + right) + image.shape[2:])
+    out[top:top + h, left:left + w] = image
+    return out
+
+
+def _check_padding(padding):
+    if padding not in ("valid", "same"):
+        raise ValueError(padding)
+
+
+def output_size_math(n, f, stride=1, padding="valid"):
+    _check_padding(padding)
+    return math.floor((n - f) / stride) + 1 if padding == "valid" else math.ceil(n / stride)
+
+
+def output_size_count(n, f, stride=1, padding="valid"):
+    _check_padding(padding)
+    return len(range(0, n - f + 1, stride)) if padding == "valid" else len(range(0, n, stride))
+
+
+def output_size_ceil_valid(n, f, stride=1, padding="valid"):
+    _check_padding(padding)
+    return math.ceil((n - f) / stride) + 1 if padding == "valid" else math.ceil(n / stride)
+
+
+def output_size_floor_same(n, f, stride=1, padding="valid"):
+    _check_padding(padding)
+    return (n - f) // stride + 1 if padding == "valid" else n // stride
+
+
+def output_size_no_stride(n, f, stride=1, padding="valid"):
+    _check_padding(padding)
+    return n - f + 1 if padding == "valid" else n
+
+
+def output_size_no_plus_one(n, f, stride=1, padding="valid"):
+    _check_padding(padding)
+    return (n - f) // stride if padding == "valid" else math.ceil(n / stride)
+
+
+def output_size_true_division(n, f, stride=1, padding="valid"):
+    _check_padding(padding)
+    return (n - f) / stride + 1 if padding == "valid" else math.ceil(n / stride)
+
+
+def same_padding_math(n, f, stride=1):
+    total = max((math.ceil(n / stride) - 1) * stride + f - n, 0)
+    return total // 2, total - total // 2
+
+
+def same_padding_simulated(n, f, stride=1):
+    last_start = (len(range(0, n, stride)) - 1) * stride
+    missing = last_start + f - n
+    total = missing if missing > 0 else 0
+    return total >> 1, (total + 1) >> 1
+
+
+def same_padding_no_stride(n, f, stride=1):
+    total = f - 1
+    return total // 2, total - total // 2
+
+
+def same_padding_extra_before(n, f, stride=1):
+    total = max((math.ceil(n / stride) - 1) * stride + f - n, 0)
+    return total - total // 2, total // 2
+
+
+def same_padding_floor(n, f, stride=1):
+    total = max((n // stride - 1) * stride + f - n, 0)
+    return total // 2, total - total // 2
+
+
+def same_padding_negative(n, f, stride=1):
+    total = (math.ceil(n / stride) - 1) * stride + f - n
+    return total // 2, total - total // 2
+
+
+def same_padding_floats(n, f, stride=1):
+    total = max((math.ceil(n / stride) - 1) * stride + f - n, 0)
+    return math.floor(total / 2), total - math.floor(total / 2) * 1.0
+
+
+def _conv2d_variant(image, kernel, stride=1, padding="valid", *, flip=False, ignore_stride=False, plus_one=1,
+                    rounding=math.floor, extra_before=False, out=None):
+    _check_padding(padding)
+    kernel = np.asarray(kernel, np.float64)
+    if flip:
+        kernel = kernel[::-1, ::-1]
+    if ignore_stride:
+        stride = 1
+    kh, kw = kernel.shape
+    if padding == "same":
+        (a, b), (c, d) = same_padding_math(image.shape[0], kh, stride), same_padding_math(image.shape[1], kw, stride)
+        if extra_before:
+            (a, b), (c, d) = (b, a), (d, c)
+        image = np.pad(image, ((a, b), (c, d)))
+    oh = rounding((image.shape[0] - kh) / stride) + plus_one
+    ow = rounding((image.shape[1] - kw) / stride) + plus_one
+    if out == "zeros_like":
+        result = np.zeros((oh, ow), dtype=image.dtype)
+    elif out == "view":
+        result = image[:oh, :ow]
+    else:
+        result = np.zeros((oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            window = np.asarray(image[i * stride:i * stride + kh, j * stride:j * stride + kw], np.float64)
+            result[i, j] = np.sum(window * kernel)
+    return result
+
+
+def conv2d_loops(image, kernel, stride=1, padding="valid"):
+    return _conv2d_variant(np.asarray(image, np.float64), kernel, stride, padding)
+
+
+def conv2d_vectorised(image, kernel, stride=1, padding="valid"):
+    _check_padding(padding)
+    image, kernel = np.asarray(image, np.float64), np.asarray(kernel, np.float64)
+    if padding == "same":
+        image = np.pad(image, (same_padding_math(image.shape[0], kernel.shape[0], stride),
+                               same_padding_math(image.shape[1], kernel.shape[1], stride)))
+    windows = sliding_window_view(image, kernel.shape)[::stride, ::stride]
+    return np.einsum("ijab,ab->ij", windows, kernel)
+
+
+def conv2d_scipy_then_subsample(image, kernel, stride=1, padding="valid"):
+    from scipy import signal
+
+    _check_padding(padding)
+    image = np.asarray(image, np.float64)
+    if padding == "same":
+        image = np.pad(image, (same_padding_math(image.shape[0], kernel.shape[0], stride),
+                               same_padding_math(image.shape[1], kernel.shape[1], stride)))
+    return signal.correlate2d(image, np.asarray(kernel, np.float64), mode="valid")[::stride, ::stride]
+
+
+def conv2d_flipped(image, kernel, stride=1, padding="valid"):
+    return _conv2d_variant(np.asarray(image, np.float64), kernel, stride, padding, flip=True)
+
+
+def conv2d_stride_ignored(image, kernel, stride=1, padding="valid"):
+    return _conv2d_variant(np.asarray(image, np.float64), kernel, stride, padding, ignore_stride=True)
+
+
+def conv2d_off_by_one(image, kernel, stride=1, padding="valid"):
+    return _conv2d_variant(np.asarray(image, np.float64), kernel, stride, padding, plus_one=0)
+
+
+def conv2d_ceil(image, kernel, stride=1, padding="valid"):
+    return _conv2d_variant(np.asarray(image, np.float64), kernel, stride, padding, rounding=math.ceil)
+
+
+def conv2d_extra_zero_before(image, kernel, stride=1, padding="valid"):
+    return _conv2d_variant(np.asarray(image, np.float64), kernel, stride, padding, extra_before=True)
+
+
+def conv2d_uint8(image, kernel, stride=1, padding="valid"):
+    return _conv2d_variant(np.asarray(image), kernel, stride, padding, out="zeros_like")
+
+
+def conv2d_in_place(image, kernel, stride=1, padding="valid"):
+    return _conv2d_variant(np.asarray(image), kernel, stride, padding, out="view")
+
+
+# ---------------------------------------------------------------------------------------------
+# The catalogue: (lesson, test cell, label, namespace entries, message pattern for wrong ones)
+# ---------------------------------------------------------------------------------------------
+
+FLIP = r"flip"
+OFF_BY_ONE = r"off[ -]by[ -]one"
+UINT8 = r"uint8.*wrap|wrap.*uint8"
+IN_PLACE = r"in place"
+STRIDE = r"stride was ignored"
+FLOOR_CEIL = r"floor|ceil"
+CHANNEL_AXIS = r"channel axis"
+
+WRONG = [
+    ("02_convolution", "test_apply_kernel", "kernel flip", {"apply_kernel": apply_kernel_flipped}, FLIP),
+    ("02_convolution", "test_apply_kernel", "uint8 overflow", {"apply_kernel": apply_kernel_uint8}, UINT8),
+    ("02_convolution", "test_apply_kernel", "in-place modification", {"apply_kernel": apply_kernel_in_place}, IN_PLACE),
+    ("02_convolution", "test_apply_kernel", "no shape check (broadcasting)", {"apply_kernel": apply_kernel_no_shape_check},
+     r"broadcast.*raise ValueError"),
+    ("02_convolution", "test_hand_values", "kernel flip", {"at_3_2": _by_hand(3, 2, flip=True), "at_4_4": _by_hand(4, 4)}, FLIP),
+    ("02_convolution", "test_hand_values", "off-by-one bounds (window not centred)",
+     {"at_3_2": _by_hand(3, 2, top_left=True), "at_4_4": _by_hand(4, 4)}, OFF_BY_ONE),
+    ("02_convolution", "test_hand_values", "arithmetic slip", {"at_3_2": _by_hand(3, 2), "at_4_4": _by_hand(4, 4) + 10},
+     r"these 9 products"),
+    ("02_convolution", "test_convolve_at", "kernel flip", {"convolve_at": convolve_at_flipped}, FLIP),
+    ("02_convolution", "test_convolve_at", "off-by-one bounds (0 < y)", {"convolve_at": convolve_at_off_by_one}, OFF_BY_ONE),
+    ("02_convolution", "test_convolve_at", "window not centred", {"convolve_at": convolve_at_top_left}, OFF_BY_ONE),
+    ("02_convolution", "test_convolve_at", "negative index wraps", {"convolve_at": convolve_at_negative_index},
+     r"negative index wrapped"),
+    ("02_convolution", "test_convolve_at", "uint8 overflow", {"convolve_at": convolve_at_uint8}, UINT8),
+    ("02_convolution", "test_conv2d_valid", "kernel flip", {"conv2d_valid": conv2d_valid_flipped}, FLIP),
+    ("02_convolution", "test_conv2d_valid", "off-by-one bounds", {"conv2d_valid": conv2d_valid_off_by_one}, OFF_BY_ONE),
+    ("02_convolution", "test_conv2d_valid", "uint8 overflow (zeros_like output)", {"conv2d_valid": conv2d_valid_uint8}, UINT8),
+    ("02_convolution", "test_conv2d_valid", "in-place modification (output is a view)",
+     {"conv2d_valid": conv2d_valid_in_place}, IN_PLACE),
+    ("03_padding_and_stride", "test_zero_pad", "padding on the channel axis", {"zero_pad": zero_pad_channels_too},
+     CHANNEL_AXIS),
+    ("03_padding_and_stride", "test_zero_pad", "padding one side only", {"zero_pad": zero_pad_one_side}, r"only one side"),
+    ("03_padding_and_stride", "test_zero_pad", "(top, bottom) and (left, right) swapped", {"zero_pad": zero_pad_swapped_pairs},
+     r"swapped"),
+    ("03_padding_and_stride", "test_zero_pad", "float output (dtype lost)", {"zero_pad": zero_pad_float_output}, r"dtype"),
+    ("03_padding_and_stride", "test_output_size", "ceil instead of floor (valid)", {"output_size": output_size_ceil_valid},
+     FLOOR_CEIL),
+    ("03_padding_and_stride", "test_output_size", "floor instead of ceil (same)", {"output_size": output_size_floor_same},
+     FLOOR_CEIL),
+    ("03_padding_and_stride", "test_output_size", "stride ignored", {"output_size": output_size_no_stride}, STRIDE),
+    ("03_padding_and_stride", "test_output_size", "off-by-one (no + 1)", {"output_size": output_size_no_plus_one}, OFF_BY_ONE),
+    ("03_padding_and_stride", "test_output_size", "true division (float result)", {"output_size": output_size_true_division},
+     r"return an int"),
+    ("03_padding_and_stride", "test_same_padding", "stride ignored", {"same_padding": same_padding_no_stride}, STRIDE),
+    ("03_padding_and_stride", "test_same_padding", "extra zero before", {"same_padding": same_padding_extra_before},
+     r"extra zero before"),
+    ("03_padding_and_stride", "test_same_padding", "floor instead of ceil", {"same_padding": same_padding_floor}, FLOOR_CEIL),
+    ("03_padding_and_stride", "test_same_padding", "negative padding (no max)", {"same_padding": same_padding_negative},
+     r"never negative"),
+    ("03_padding_and_stride", "test_same_padding", "float padding", {"same_padding": same_padding_floats}, r"must be ints"),
+    ("03_padding_and_stride", "test_conv2d", "kernel flip", {"conv2d": conv2d_flipped}, FLIP),
+    ("03_padding_and_stride", "test_conv2d", "stride ignored", {"conv2d": conv2d_stride_ignored}, STRIDE),
+    ("03_padding_and_stride", "test_conv2d", "off-by-one bounds", {"conv2d": conv2d_off_by_one}, OFF_BY_ONE),
+    ("03_padding_and_stride", "test_conv2d", "ceil instead of floor (valid)", {"conv2d": conv2d_ceil}, FLOOR_CEIL),
+    ("03_padding_and_stride", "test_conv2d", "extra zero before (symmetric-style padding)",
+     {"conv2d": conv2d_extra_zero_before}, r"extra zero after"),
+    ("03_padding_and_stride", "test_conv2d", "uint8 overflow", {"conv2d": conv2d_uint8}, UINT8),
+    ("03_padding_and_stride", "test_conv2d", "in-place modification (output is a view)", {"conv2d": conv2d_in_place}, IN_PLACE),
+]
+
+RIGHT = [
+    ("02_convolution", "test_apply_kernel", "loops", {"apply_kernel": apply_kernel_loops}),
+    ("02_convolution", "test_apply_kernel", "einsum", {"apply_kernel": apply_kernel_einsum}),
+    ("02_convolution", "test_hand_values", "integers", {"at_3_2": -236, "at_4_4": 216}),
+    ("02_convolution", "test_hand_values", "floats", {"at_3_2": -236.0, "at_4_4": 216.0}),
+    ("02_convolution", "test_convolve_at", "loops with range()", {"convolve_at": convolve_at_loops}),
+    ("02_convolution", "test_convolve_at", "np.pad and a slice", {"convolve_at": convolve_at_padded}),
+    ("02_convolution", "test_conv2d_valid", "loops, scalar products", {"conv2d_valid": conv2d_valid_loops}),
+    ("02_convolution", "test_conv2d_valid", "sliding_window_view + einsum", {"conv2d_valid": conv2d_valid_vectorised}),
+    ("03_padding_and_stride", "test_zero_pad", "np.pad", {"zero_pad": zero_pad_np_pad}),
+    ("03_padding_and_stride", "test_zero_pad", "row by row", {"zero_pad": zero_pad_row_by_row}),
+    ("03_padding_and_stride", "test_output_size", "math.floor / math.ceil", {"output_size": output_size_math}),
+    ("03_padding_and_stride", "test_output_size", "count the window starts", {"output_size": output_size_count}),
+    ("03_padding_and_stride", "test_same_padding", "math.ceil", {"same_padding": same_padding_math}),
+    ("03_padding_and_stride", "test_same_padding", "simulate the last window", {"same_padding": same_padding_simulated}),
+    ("03_padding_and_stride", "test_conv2d", "loops", {"conv2d": conv2d_loops}),
+    ("03_padding_and_stride", "test_conv2d", "sliding_window_view + einsum", {"conv2d": conv2d_vectorised}),
+    ("03_padding_and_stride", "test_conv2d", "scipy correlate2d, then [::s, ::s]", {"conv2d": conv2d_scipy_then_subsample}),
+]
+
+
+def _ids(cases):
+    return [f"{aid[:2]}-{test_id}-{label}" for aid, test_id, label, *_ in cases]
+
+
+@pytest.mark.parametrize("aid, test_id, label, candidate, pattern", WRONG, ids=_ids(WRONG))
+def test_visible_checks_name_the_mistake(aid, test_id, label, candidate, pattern):
+    with pytest.raises(AssertionError) as info:
+        run_cell(aid, test_id, candidate, visible_only=True)
+    message = str(info.value)
+    assert re.search(pattern, message, re.I | re.S), (
+        f"{aid}/{test_id} failed the wrong candidate ({label}), but its message does not name the mistake "
+        f"(no match for {pattern!r}):\n{message}")
+
+
+@pytest.mark.parametrize("aid, test_id, label, candidate", RIGHT, ids=_ids(RIGHT))
+def test_correct_alternatives_pass_every_check(aid, test_id, label, candidate, capsys):
+    run_cell(aid, test_id, candidate, visible_only=False)
+    assert "✅" in capsys.readouterr().out
+
+
+def test_every_graded_cell_is_covered():
+    """Each test cell of lessons 02–05 meets at least one wrong and two correct candidates."""
+    for aid in LESSONS:
+        if not notebook(SOLUTIONS, aid).is_file():
+            continue
+        for test_id in graded_test_cells(aid):
+            wrong = [c for c in WRONG if c[:2] == (aid, test_id)]
+            right = [c for c in RIGHT if c[:2] == (aid, test_id)]
+            assert wrong, f"{aid}/{test_id}: no wrong candidate"
+            assert len(right) >= 2, f"{aid}/{test_id}: fewer than two correct alternatives"
