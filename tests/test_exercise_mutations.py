@@ -424,6 +424,158 @@ def conv2d_in_place(image, kernel, stride=1, padding="valid"):
 
 
 # ---------------------------------------------------------------------------------------------
+# Lesson 04 · Pooling
+# ---------------------------------------------------------------------------------------------
+
+def max_pool_loops(image, size=2, stride=None):
+    stride = stride or size
+    image = np.asarray(image)
+    planes = image[..., None] if image.ndim == 2 else image
+    oh, ow = (planes.shape[0] - size) // stride + 1, (planes.shape[1] - size) // stride + 1
+    out = np.empty((oh, ow, planes.shape[2]), dtype=image.dtype)
+    for c in range(planes.shape[2]):
+        for i in range(oh):
+            for j in range(ow):
+                values = [planes[i * stride + a, j * stride + b, c] for a in range(size) for b in range(size)]
+                out[i, j, c] = max(values)
+    return out[..., 0] if image.ndim == 2 else out
+
+
+def max_pool_vectorised(image, size=2, stride=None):
+    stride = size if stride is None else stride
+    windows = sliding_window_view(np.asarray(image), (size, size), axis=(0, 1))[::stride, ::stride]
+    return windows.max(axis=(-2, -1))
+
+
+def _pool_variant(image, size=2, stride=None, *, reduce="max", default_stride=None, ignore_stride=False, plus_one=1,
+                  rounding=math.floor, across_channels=False, sort_in_place=False, divide_in_place=False,
+                  as_float=True, zeros_like=False):
+    if stride is None:
+        stride = default_stride or size
+    if ignore_stride:
+        stride = size
+    image = np.asarray(image)
+    oh = rounding((image.shape[0] - size) / stride) + plus_one
+    ow = rounding((image.shape[1] - size) / stride) + plus_one
+    extra = () if across_channels else image.shape[2:]
+    dtype = image.dtype if (zeros_like or reduce == "max") else np.float64
+    out = np.zeros((oh, ow) + extra, dtype=dtype)
+    for i in range(oh):
+        for j in range(ow):
+            window = image[i * stride:i * stride + size, j * stride:j * stride + size]
+            if sort_in_place:
+                window.sort(axis=1)
+            if divide_in_place:
+                window /= size * size
+                out[i, j] = window.sum(axis=(0, 1))
+                continue
+            if not as_float:
+                window = window.astype(np.float64)
+            axes = None if across_channels else (0, 1)
+            if reduce == "max":
+                out[i, j] = window.max(axis=axes)
+            elif reduce == "floordiv":
+                out[i, j] = window.sum(axis=axes) // (size * size)
+            else:
+                out[i, j] = window.astype(np.float64).mean(axis=axes)
+    return out
+
+
+def max_pool_stride_ignored(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, ignore_stride=True)
+
+
+def max_pool_default_stride_one(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, default_stride=1)
+
+
+def max_pool_off_by_one(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, plus_one=0)
+
+
+def max_pool_ceil(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, rounding=math.ceil)
+
+
+def max_pool_across_channels(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, across_channels=True)
+
+
+def max_pool_channels_first(image, size=2, stride=None):
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return _pool_variant(image, size, stride)
+    return np.stack([_pool_variant(image[c], size, stride) for c in range(image.shape[0])])
+
+
+def max_pool_sorts_in_place(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, sort_in_place=True)
+
+
+def average_pool_loops(image, size=2, stride=None):
+    stride = stride or size
+    image = np.asarray(image)
+    planes = image[..., None] if image.ndim == 2 else image
+    oh, ow = (planes.shape[0] - size) // stride + 1, (planes.shape[1] - size) // stride + 1
+    out = np.empty((oh, ow, planes.shape[2]))
+    for c in range(planes.shape[2]):
+        for i in range(oh):
+            for j in range(ow):
+                total = 0.0
+                for a in range(size):
+                    for b in range(size):
+                        total += float(planes[i * stride + a, j * stride + b, c])
+                out[i, j, c] = total / (size * size)
+    return out[..., 0] if image.ndim == 2 else out
+
+
+def average_pool_vectorised(image, size=2, stride=None):
+    stride = size if stride is None else stride
+    windows = sliding_window_view(np.asarray(image, np.float64), (size, size), axis=(0, 1))[::stride, ::stride]
+    return windows.mean(axis=(-2, -1))
+
+
+def average_pool_sum_of_slices_uint8(image, size=2, stride=None):
+    stride = stride or size
+    image = np.asarray(image)
+    oh, ow = (image.shape[0] - size) // stride + 1, (image.shape[1] - size) // stride + 1
+    total = sum(image[a::stride, b::stride][:oh, :ow] for a in range(size) for b in range(size))  # uint8 + uint8 wraps
+    return total / (size * size)
+
+
+def average_pool_stride_ignored(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, reduce="mean", ignore_stride=True)
+
+
+def average_pool_off_by_one(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, reduce="mean", plus_one=0)
+
+
+def average_pool_ceil(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, reduce="mean", rounding=math.ceil)
+
+
+def average_pool_across_channels(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, reduce="mean", across_channels=True)
+
+
+def average_pool_divides_in_place(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, reduce="mean", divide_in_place=True)
+
+
+def average_pool_integer_division(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, reduce="floordiv")
+
+
+def average_pool_zeros_like(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, reduce="mean", zeros_like=True)
+
+
+def average_pool_takes_max(image, size=2, stride=None):
+    return _pool_variant(image, size, stride, reduce="max").astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
 # The catalogue: (lesson, test cell, label, namespace entries, message pattern for wrong ones)
 # ---------------------------------------------------------------------------------------------
 
@@ -431,7 +583,7 @@ FLIP = r"flip"
 OFF_BY_ONE = r"off[ -]by[ -]one"
 UINT8 = r"uint8.*wrap|wrap.*uint8"
 IN_PLACE = r"in place"
-STRIDE = r"stride was ignored"
+STRIDE = r"stride (argument )?was ignored"
 FLOOR_CEIL = r"floor|ceil"
 CHANNEL_AXIS = r"channel axis"
 
@@ -486,6 +638,25 @@ WRONG = [
      {"conv2d": conv2d_extra_zero_before}, r"extra zero after"),
     ("03_padding_and_stride", "test_conv2d", "uint8 overflow", {"conv2d": conv2d_uint8}, UINT8),
     ("03_padding_and_stride", "test_conv2d", "in-place modification (output is a view)", {"conv2d": conv2d_in_place}, IN_PLACE),
+    ("04_pooling", "test_max_pool", "stride ignored", {"max_pool": max_pool_stride_ignored}, STRIDE),
+    ("04_pooling", "test_max_pool", "default stride 1", {"max_pool": max_pool_default_stride_one}, r"default stride"),
+    ("04_pooling", "test_max_pool", "off-by-one bounds", {"max_pool": max_pool_off_by_one}, OFF_BY_ONE),
+    ("04_pooling", "test_max_pool", "ceil instead of floor (partial windows)", {"max_pool": max_pool_ceil}, FLOOR_CEIL),
+    ("04_pooling", "test_max_pool", "pooling across the channel axis", {"max_pool": max_pool_across_channels}, CHANNEL_AXIS),
+    ("04_pooling", "test_max_pool", "channels-first", {"max_pool": max_pool_channels_first}, r"channels-first"),
+    ("04_pooling", "test_max_pool", "in-place modification (sorts the window)", {"max_pool": max_pool_sorts_in_place}, IN_PLACE),
+    ("04_pooling", "test_average_pool", "stride ignored", {"average_pool": average_pool_stride_ignored}, STRIDE),
+    ("04_pooling", "test_average_pool", "off-by-one bounds", {"average_pool": average_pool_off_by_one}, OFF_BY_ONE),
+    ("04_pooling", "test_average_pool", "ceil instead of floor (partial windows)", {"average_pool": average_pool_ceil}, FLOOR_CEIL),
+    ("04_pooling", "test_average_pool", "averaging across the channel axis", {"average_pool": average_pool_across_channels},
+     CHANNEL_AXIS),
+    ("04_pooling", "test_average_pool", "in-place modification (window /= size²)", {"average_pool": average_pool_divides_in_place},
+     IN_PLACE),
+    ("04_pooling", "test_average_pool", "uint8 overflow (sum of uint8 slices)", {"average_pool": average_pool_sum_of_slices_uint8},
+     UINT8),
+    ("04_pooling", "test_average_pool", "uint8 output (zeros_like)", {"average_pool": average_pool_zeros_like}, r"dtype uint8"),
+    ("04_pooling", "test_average_pool", "integer division", {"average_pool": average_pool_integer_division}, r"integer division"),
+    ("04_pooling", "test_average_pool", "max instead of mean", {"average_pool": average_pool_takes_max}, r"maxima"),
 ]
 
 RIGHT = [
@@ -506,6 +677,10 @@ RIGHT = [
     ("03_padding_and_stride", "test_conv2d", "loops", {"conv2d": conv2d_loops}),
     ("03_padding_and_stride", "test_conv2d", "sliding_window_view + einsum", {"conv2d": conv2d_vectorised}),
     ("03_padding_and_stride", "test_conv2d", "scipy correlate2d, then [::s, ::s]", {"conv2d": conv2d_scipy_then_subsample}),
+    ("04_pooling", "test_max_pool", "loops, channel by channel", {"max_pool": max_pool_loops}),
+    ("04_pooling", "test_max_pool", "sliding_window_view + max", {"max_pool": max_pool_vectorised}),
+    ("04_pooling", "test_average_pool", "loops, channel by channel", {"average_pool": average_pool_loops}),
+    ("04_pooling", "test_average_pool", "sliding_window_view + mean", {"average_pool": average_pool_vectorised}),
 ]
 
 
