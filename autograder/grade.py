@@ -187,11 +187,13 @@ class Grader:
             row.status = f"ungradable: {problem}"
             self._save(row)
             return row
-        from .screen import structure, student_code, tampering
+        from .screen import restore_metadata, structure, student_code, tampering
 
         released = nbformat.read(self.template / "release" / aid / f"{aid}.ipynb", as_version=4)
         checks = structure(nb, released)
         checks.tampering = tampering(student_code(nb, released))
+        restore_metadata(nb, released)
+        nb.metadata["kernelspec"] = released.metadata.get("kernelspec", nb.metadata.get("kernelspec"))
         row.notes += checks.notes
         slot = self.slots.get()
         start = time.monotonic()

@@ -64,6 +64,20 @@ def structure(submission, release) -> Screen:
     return out
 
 
+def restore_metadata(submission, release) -> None:
+    """Give every cell the nbgrader metadata of the release: the release's for a known
+    grade id, none for an id the submission invented (so it can claim no points)."""
+    import copy
+
+    released = {_meta(c)["grade_id"]: c for c in release.cells if _meta(c).get("grade_id")}
+    for cell in submission.cells:
+        gid = _meta(cell).get("grade_id")
+        if gid in released:
+            cell.metadata["nbgrader"] = copy.deepcopy(released[gid].metadata["nbgrader"])
+        elif "nbgrader" in cell.get("metadata", {}):
+            del cell.metadata["nbgrader"]
+
+
 def student_code(submission, release) -> list[tuple[str, str]]:
     """(label, source) of every code cell the student wrote: solution cells and added cells."""
     locked = {_meta(c)["grade_id"] for c in release.cells if _meta(c).get("grade_id") and _meta(c).get("locked")}
@@ -135,7 +149,8 @@ def tampering(cells: list[tuple[str, str]]) -> list[str]:
                     if root in PATCHABLE or root == "get_ipython" or (isinstance(t, ast.Attribute) and t.attr in SUSPECT_ATTRS):
                         hit(label, f"patches {_dotted(t)}")
             if isinstance(node, ast.Attribute) and node.attr in SUSPECT_ATTRS:
-                hit(label, f"touches {_dotted(node)}")
+                if not any(f.startswith(f"patches {_dotted(node)} ") for f in found):
+                    hit(label, f"touches {_dotted(node)}")
             if isinstance(node, ast.Call):
                 fn = node.func
                 name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else None

@@ -1,0 +1,75 @@
+"""Grading throughput benchmark (prints figures; not a test).
+
+    python -m autograder.throughput [--students 8] [--assignments 01_pixels ...]
+
+Builds a batch of honest submissions (the reference solutions, ``--students`` copies of
+each of lessons 01–05 by default: 40 notebooks) and grades it three ways with the real
+grade command: sandboxed with --jobs 1, sandboxed with --jobs 2, and without the sandbox
+with --jobs 1 (plain nbgrader execution). Prints notebooks per minute and the
+per-notebook cost of isolation. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import course
+
+
+def _batch(folder: Path, aids: list[str], students: int) -> int:
+    for s in range(students):
+        for aid in aids:
+            dest = folder / f"student{s:02d}" / aid
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(course.SOLUTIONS / aid / f"{aid}.ipynb", dest / f"{aid}.ipynb")
+    return students * len(aids)
+
+
+def _run(subs: Path, out: Path, *args: str) -> float:
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out), *args],
+                          cwd=course.REPO, capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit(proc.stdout + proc.stderr)
+    bad = [ln for ln in out.joinpath("grades.csv").read_text().splitlines()[1:] if not ln.endswith(",graded")]
+    if bad:
+        print(f"  warning: {len(bad)} rows not graded, e.g. {bad[0]}")
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder.throughput", description=__doc__)
+    parser.add_argument("--students", type=int, default=8)
+    parser.add_argument("--assignments", nargs="*",
+                        default=[a for a in course.assignments() if a[:2] in {"01", "02", "03", "04", "05"}])
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
+        subs = Path(tmp) / "submitted"
+        n = _batch(subs, args.assignments, args.students)
+        print(f"Grading throughput, {datetime.date.today()}, {platform.node() or 'this machine'}: "
+              f"{os.cpu_count()} cores, {n} notebooks ({args.students} students × {', '.join(args.assignments)})")
+        runs = [("sandboxed, --jobs 1", ["--jobs", "1"]), ("sandboxed, --jobs 2", ["--jobs", "2"]),
+                ("no sandbox, --jobs 1", ["--jobs", "1", "--sandbox", "off"])]
+        seconds = {}
+        print(f"{'configuration':<24} {'seconds':>8} {'notebooks/min':>14} {'s/notebook':>11}")
+        for name, extra in runs:
+            s = _run(subs, Path(tmp) / name.replace(" ", "").replace(",", "_"), "--force", *extra)
+            seconds[name] = s
+            print(f"{name:<24} {s:>8.1f} {n / s * 60:>14.1f} {s / n:>11.2f}", flush=True)
+        overhead = (seconds["sandboxed, --jobs 1"] - seconds["no sandbox, --jobs 1"]) / n
+        print(f"isolation overhead: {overhead:+.2f} s per notebook (sandboxed vs plain, both --jobs 1)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
