@@ -36,7 +36,7 @@ def batch(tmp_path_factory):
     # A student folder without the notebook.
     (subs / "no_notebook" / "01_pixels").mkdir(parents=True)
 
-    proc = run_autograder("grade", str(subs), "--out", str(out))
+    proc = run_autograder("grade", str(subs), "--out", str(out), "--jobs", "2")
     assert proc.returncode == 0, f"the batch must complete:\n{proc.stdout}\n{proc.stderr}"
     with open(out / "grades.csv") as f:
         rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
