@@ -576,6 +576,250 @@ def average_pool_takes_max(image, size=2, stride=None):
 
 
 # ---------------------------------------------------------------------------------------------
+# Lesson 05 · ReLU and feature maps
+# ---------------------------------------------------------------------------------------------
+
+def relu_maximum(x):
+    return np.maximum(x, 0)
+
+
+def relu_mask(x):
+    return x * (x > 0)
+
+
+def relu_loops(x):
+    out = np.array(x, copy=True)
+    for index in np.ndindex(out.shape):
+        if out[index] < 0:
+            out[index] = 0
+    return out
+
+
+def relu_in_place(x):
+    x[x < 0] = 0
+    return x
+
+
+def relu_abs(x):
+    return np.abs(x)
+
+
+def relu_clipped_at_one(x):
+    return np.clip(x, 0, 1)
+
+
+def relu_float64(x):
+    return np.maximum(x, 0).astype(np.float64)
+
+
+# max_via_relu candidates call the notebook's relu by name; here that name is a correct relu. (The cell
+# reads the name "relu" from the candidate's code, so it must be called relu.)
+relu = relu_maximum
+
+
+def _with_relu(fn):
+    return {"max_via_relu": fn, "relu": relu_maximum}
+
+
+def max_via_relu_from_b(a, b):
+    return b + relu(a - b)
+
+
+def max_via_relu_from_a(a, b):
+    return a + relu(b - a)
+
+
+def max_via_relu_split_b(a, b):
+    return relu(a - b) + relu(b) - relu(-b)
+
+
+def max_via_relu_numpy(a, b):
+    return np.maximum(a, b)
+
+
+def max_via_relu_where(a, b):
+    return np.where(a > b, a, b)
+
+
+def max_via_relu_compare(a, b):
+    return a + (b - a) * (b > a)
+
+
+def max_via_relu_in_place(a, b):
+    a -= b
+    return b + relu(a)
+
+
+def max_via_relu_min(a, b):
+    return a - relu(a - b)  # that is the minimum
+
+
+def _same_pads(n, f, stride):
+    total = max((math.ceil(n / stride) - 1) * stride + f - n, 0)
+    return total // 2, total - total // 2
+
+
+def _conv_layer_variant(x, kernels, biases, stride=1, padding="valid", *, bias=True, flip=False, ignore_stride=False,
+                        pad_channels=False, channels_first=False, out_dtype=None, plus_one=1, extra_before=False):
+    _check_padding(padding)
+    x = np.asarray(x)
+    kernels = np.asarray(kernels, np.float64)
+    if flip:
+        kernels = kernels[::-1, ::-1]
+    if ignore_stride:
+        stride = 1
+    kh, kw, _, c_out = kernels.shape
+    if padding == "same":
+        rows, cols = _same_pads(x.shape[0], kh, stride), _same_pads(x.shape[1], kw, stride)
+        if extra_before:
+            rows, cols = rows[::-1], cols[::-1]
+        x = np.pad(x, (rows, cols, rows if pad_channels else (0, 0)))
+    oh, ow = (x.shape[0] - kh) // stride + plus_one, (x.shape[1] - kw) // stride + plus_one
+    out = np.zeros((oh, ow, c_out), dtype=out_dtype or np.float64)
+    for i in range(oh):
+        for j in range(ow):
+            window = np.asarray(x[i * stride:i * stride + kh, j * stride:j * stride + kw], np.float64)
+            out[i, j] = np.tensordot(window, kernels, axes=3) + (biases if bias else 0)
+    return np.moveaxis(out, -1, 0) if channels_first else out
+
+
+def conv_layer_loops(x, kernels, biases, stride=1, padding="valid"):
+    x = np.asarray(x, np.float64)
+    kh, kw, c_in, c_out = kernels.shape
+    if padding == "same":
+        x = np.pad(x, (_same_pads(x.shape[0], kh, stride), _same_pads(x.shape[1], kw, stride), (0, 0)))
+    oh, ow = (x.shape[0] - kh) // stride + 1, (x.shape[1] - kw) // stride + 1
+    out = np.empty((oh, ow, c_out))
+    for i in range(oh):
+        for j in range(ow):
+            for k in range(c_out):
+                total = float(biases[k])
+                for a in range(kh):
+                    for b in range(kw):
+                        for c in range(c_in):
+                            total += x[i * stride + a, j * stride + b, c] * kernels[a, b, c, k]
+                out[i, j, k] = total
+    return out
+
+
+def conv_layer_einsum(x, kernels, biases, stride=1, padding="valid"):
+    _check_padding(padding)
+    x = np.asarray(x, np.float64)
+    kh, kw = kernels.shape[:2]
+    if padding == "same":
+        x = np.pad(x, (_same_pads(x.shape[0], kh, stride), _same_pads(x.shape[1], kw, stride), (0, 0)))
+    windows = sliding_window_view(x, (kh, kw), axis=(0, 1))[::stride, ::stride]  # (H', W', C_in, kh, kw)
+    return np.einsum("ijcab,abck->ijk", windows, np.asarray(kernels, np.float64)) + biases
+
+
+def conv_layer_per_channel_scipy(x, kernels, biases, stride=1, padding="valid"):
+    from scipy import signal
+
+    x = np.asarray(x, np.float64)
+    kh, kw, c_in, c_out = kernels.shape
+    if padding == "same":
+        x = np.pad(x, (_same_pads(x.shape[0], kh, stride), _same_pads(x.shape[1], kw, stride), (0, 0)))
+    maps = [sum(signal.correlate2d(x[:, :, c], kernels[:, :, c, k], mode="valid") for c in range(c_in)) + biases[k]
+            for k in range(c_out)]
+    return np.stack(maps, axis=-1)[::stride, ::stride]
+
+
+def conv_layer_no_bias(x, kernels, biases, stride=1, padding="valid"):
+    return _conv_layer_variant(x, kernels, biases, stride, padding, bias=False)
+
+
+def conv_layer_flipped(x, kernels, biases, stride=1, padding="valid"):
+    return _conv_layer_variant(x, kernels, biases, stride, padding, flip=True)
+
+
+def conv_layer_stride_ignored(x, kernels, biases, stride=1, padding="valid"):
+    return _conv_layer_variant(x, kernels, biases, stride, padding, ignore_stride=True)
+
+
+def conv_layer_pads_channels(x, kernels, biases, stride=1, padding="valid"):
+    return _conv_layer_variant(x, kernels, biases, stride, padding, pad_channels=True)
+
+
+def conv_layer_channels_first(x, kernels, biases, stride=1, padding="valid"):
+    return _conv_layer_variant(x, kernels, biases, stride, padding, channels_first=True)
+
+
+def conv_layer_uint8(x, kernels, biases, stride=1, padding="valid"):
+    return _conv_layer_variant(x, kernels, biases, stride, padding, out_dtype=np.asarray(x).dtype)
+
+
+def conv_layer_off_by_one(x, kernels, biases, stride=1, padding="valid"):
+    return _conv_layer_variant(x, kernels, biases, stride, padding, plus_one=0)
+
+
+def conv_layer_extra_zero_before(x, kernels, biases, stride=1, padding="valid"):
+    return _conv_layer_variant(x, kernels, biases, stride, padding, extra_before=True)
+
+
+def _kernel_hw(kernel_size):
+    return (kernel_size, kernel_size) if isinstance(kernel_size, (int, np.integer)) else tuple(kernel_size)
+
+
+def conv_params_formula(kernel_size, in_channels, filters):
+    kh, kw = _kernel_hw(kernel_size)
+    return (kh * kw * in_channels + 1) * filters
+
+
+def conv_params_prod(kernel_size, in_channels, filters):
+    weights = int(np.prod(np.broadcast_to(kernel_size, (2,)))) * in_channels * filters
+    return weights + filters
+
+
+def conv_params_no_bias(kernel_size, in_channels, filters):
+    kh, kw = _kernel_hw(kernel_size)
+    return kh * kw * in_channels * filters
+
+
+def conv_params_no_channels(kernel_size, in_channels, filters):
+    kh, kw = _kernel_hw(kernel_size)
+    return (kh * kw + 1) * filters
+
+
+def conv_params_bias_per_input(kernel_size, in_channels, filters):
+    kh, kw = _kernel_hw(kernel_size)
+    return kh * kw * in_channels * filters + in_channels
+
+
+def dense_params_formula(in_features, units):
+    return (in_features + 1) * units
+
+
+def dense_params_sum(in_features, units):
+    return in_features * units + units
+
+
+def dense_params_no_bias(in_features, units):
+    return in_features * units
+
+
+def dense_params_bias_per_input(in_features, units):
+    return in_features * units + in_features
+
+
+def mnist_table(conv_bias=1, dense_bias=1, padding="valid", rounding=math.floor, pool_params=0, as_numpy=False):
+    """The shape/parameter table of the lesson's convnet, built from formulas with switchable mistakes."""
+    rows, (h, w, c) = [], (28, 28, 1)
+    for kind, n in [("conv", 32), ("pool", 2), ("conv", 64), ("pool", 2), ("conv", 64)]:
+        if kind == "conv":
+            params = (9 * c + conv_bias) * n if conv_bias else 9 * c * n
+            h, w, c = (h, w, n) if padding == "same" else (h - 2, w - 2, n)
+        else:
+            params = pool_params
+            h, w = rounding(h / 2), rounding(w / 2)
+        rows.append(([h, w, c] if as_numpy else (h, w, c), np.int64(params) if as_numpy else params))
+    flat = h * w * c
+    rows.append(((flat,), 0))
+    rows.append(((64,), (flat + 1) * 64 if dense_bias else flat * 64))
+    rows.append(((10,), (64 + 1) * 10 if dense_bias else 64 * 10))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
 # The catalogue: (lesson, test cell, label, namespace entries, message pattern for wrong ones)
 # ---------------------------------------------------------------------------------------------
 
@@ -586,6 +830,7 @@ IN_PLACE = r"in place"
 STRIDE = r"stride (argument )?was ignored"
 FLOOR_CEIL = r"floor|ceil"
 CHANNEL_AXIS = r"channel axis"
+BIAS = r"bias is missing"
 
 WRONG = [
     ("02_convolution", "test_apply_kernel", "kernel flip", {"apply_kernel": apply_kernel_flipped}, FLIP),
@@ -657,6 +902,45 @@ WRONG = [
     ("04_pooling", "test_average_pool", "uint8 output (zeros_like)", {"average_pool": average_pool_zeros_like}, r"dtype uint8"),
     ("04_pooling", "test_average_pool", "integer division", {"average_pool": average_pool_integer_division}, r"integer division"),
     ("04_pooling", "test_average_pool", "max instead of mean", {"average_pool": average_pool_takes_max}, r"maxima"),
+    ("05_relu_and_feature_maps", "test_relu", "in-place modification", {"relu": relu_in_place}, IN_PLACE),
+    ("05_relu_and_feature_maps", "test_relu", "absolute value", {"relu": relu_abs}, r"\|x\|"),
+    ("05_relu_and_feature_maps", "test_relu", "clipped at 1", {"relu": relu_clipped_at_one}, r"no upper limit"),
+    ("05_relu_and_feature_maps", "test_relu", "dtype changed", {"relu": relu_float64}, r"dtype"),
+    ("05_relu_and_feature_maps", "test_max_via_relu", "np.maximum", _with_relu(max_via_relu_numpy), r"only relu"),
+    ("05_relu_and_feature_maps", "test_max_via_relu", "np.where", _with_relu(max_via_relu_where), r"only relu"),
+    ("05_relu_and_feature_maps", "test_max_via_relu", "comparison and multiplication", _with_relu(max_via_relu_compare),
+     r"compares values"),
+    ("05_relu_and_feature_maps", "test_max_via_relu", "in-place modification", _with_relu(max_via_relu_in_place), IN_PLACE),
+    ("05_relu_and_feature_maps", "test_max_via_relu", "the minimum instead", _with_relu(max_via_relu_min), r"by hand"),
+    ("05_relu_and_feature_maps", "test_conv_layer", "missing bias", {"conv_layer": conv_layer_no_bias}, BIAS),
+    ("05_relu_and_feature_maps", "test_conv_layer", "kernel flip", {"conv_layer": conv_layer_flipped}, FLIP),
+    ("05_relu_and_feature_maps", "test_conv_layer", "stride ignored", {"conv_layer": conv_layer_stride_ignored}, STRIDE),
+    ("05_relu_and_feature_maps", "test_conv_layer", "padding on the channel axis", {"conv_layer": conv_layer_pads_channels},
+     CHANNEL_AXIS),
+    ("05_relu_and_feature_maps", "test_conv_layer", "channels-first output", {"conv_layer": conv_layer_channels_first},
+     r"channels-first"),
+    ("05_relu_and_feature_maps", "test_conv_layer", "off-by-one bounds", {"conv_layer": conv_layer_off_by_one}, OFF_BY_ONE),
+    ("05_relu_and_feature_maps", "test_conv_layer", "extra zero before (symmetric-style padding)",
+     {"conv_layer": conv_layer_extra_zero_before}, r"extra zero goes after"),
+    ("05_relu_and_feature_maps", "test_conv_layer", "uint8 overflow (output in the input's dtype)", {"conv_layer": conv_layer_uint8},
+     UINT8),
+    ("05_relu_and_feature_maps", "test_conv_params", "missing bias", {"conv_params": conv_params_no_bias}, BIAS),
+    ("05_relu_and_feature_maps", "test_conv_params", "input channels ignored", {"conv_params": conv_params_no_channels},
+     r"ignored the input channels"),
+    ("05_relu_and_feature_maps", "test_conv_params", "one bias per input channel", {"conv_params": conv_params_bias_per_input},
+     r"one bias per filter"),
+    ("05_relu_and_feature_maps", "test_dense_params", "missing bias", {"dense_params": dense_params_no_bias}, BIAS),
+    ("05_relu_and_feature_maps", "test_dense_params", "one bias per input", {"dense_params": dense_params_bias_per_input},
+     r"one bias per unit"),
+    ("05_relu_and_feature_maps", "test_mnist_table", "missing bias (convolutions)", {"mnist_table": mnist_table(conv_bias=0)},
+     BIAS),
+    ("05_relu_and_feature_maps", "test_mnist_table", "missing bias (dense)", {"mnist_table": mnist_table(dense_bias=0)}, BIAS),
+    ("05_relu_and_feature_maps", "test_mnist_table", "'same' instead of 'valid'", {"mnist_table": mnist_table(padding="same")},
+     r"not 'same'"),
+    ("05_relu_and_feature_maps", "test_mnist_table", "ceil instead of floor in pooling",
+     {"mnist_table": mnist_table(rounding=math.ceil)}, FLOOR_CEIL),
+    ("05_relu_and_feature_maps", "test_mnist_table", "parameters for pooling", {"mnist_table": mnist_table(pool_params=4)},
+     r"no weights"),
 ]
 
 RIGHT = [
@@ -681,6 +965,21 @@ RIGHT = [
     ("04_pooling", "test_max_pool", "sliding_window_view + max", {"max_pool": max_pool_vectorised}),
     ("04_pooling", "test_average_pool", "loops, channel by channel", {"average_pool": average_pool_loops}),
     ("04_pooling", "test_average_pool", "sliding_window_view + mean", {"average_pool": average_pool_vectorised}),
+    ("05_relu_and_feature_maps", "test_relu", "np.maximum", {"relu": relu_maximum}),
+    ("05_relu_and_feature_maps", "test_relu", "x * (x > 0)", {"relu": relu_mask}),
+    ("05_relu_and_feature_maps", "test_relu", "loop over every element", {"relu": relu_loops}),
+    ("05_relu_and_feature_maps", "test_max_via_relu", "b + relu(a − b)", _with_relu(max_via_relu_from_b)),
+    ("05_relu_and_feature_maps", "test_max_via_relu", "a + relu(b − a)", _with_relu(max_via_relu_from_a)),
+    ("05_relu_and_feature_maps", "test_max_via_relu", "relu(a − b) + relu(b) − relu(−b)", _with_relu(max_via_relu_split_b)),
+    ("05_relu_and_feature_maps", "test_conv_layer", "six nested loops", {"conv_layer": conv_layer_loops}),
+    ("05_relu_and_feature_maps", "test_conv_layer", "sliding_window_view + einsum", {"conv_layer": conv_layer_einsum}),
+    ("05_relu_and_feature_maps", "test_conv_layer", "scipy per channel, summed", {"conv_layer": conv_layer_per_channel_scipy}),
+    ("05_relu_and_feature_maps", "test_conv_params", "(kh·kw·C_in + 1)·filters", {"conv_params": conv_params_formula}),
+    ("05_relu_and_feature_maps", "test_conv_params", "np.prod of the kernel size", {"conv_params": conv_params_prod}),
+    ("05_relu_and_feature_maps", "test_dense_params", "(in + 1)·units", {"dense_params": dense_params_formula}),
+    ("05_relu_and_feature_maps", "test_dense_params", "in·units + units", {"dense_params": dense_params_sum}),
+    ("05_relu_and_feature_maps", "test_mnist_table", "tuples of ints", {"mnist_table": mnist_table()}),
+    ("05_relu_and_feature_maps", "test_mnist_table", "lists and numpy ints", {"mnist_table": mnist_table(as_numpy=True)}),
 ]
 
 
