@@ -109,11 +109,9 @@ def _alive(procs: dict[int, int]) -> list[int]:
     return alive
 
 
-def _request(url: str, method: str = "GET", timeout: float = 10):
-    req = urllib.request.Request(url, method=method)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        body = resp.read()
-        return json.loads(body) if body else None
+def _get_json(url: str, timeout: float = 10):
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
 
 
 def _cleared(src: Path, dest: Path) -> None:
@@ -172,7 +170,7 @@ def lab(tmp_path_factory):
                 pytest.fail(f"jupyter lab exited with {proc.returncode}; see {ARTIFACTS / 'jupyter-server.log'}:\n"
                             + (ARTIFACTS / "jupyter-server.log").read_text()[-3000:])
             try:
-                _request(f"{base}/api/status?token={token}", timeout=5)
+                _get_json(f"{base}/api/status?token={token}", timeout=5)
                 return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
