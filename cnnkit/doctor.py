@@ -199,8 +199,7 @@ def _check_devices(keras, tf) -> Row:
     accelerators, seen_by = _device_names(backend, tf)
     if accelerators:
         return Row("CPU/GPU", OK, f"{cores} CPU cores; GPU seen by {seen_by}: {', '.join(accelerators)}")
-    return Row("CPU/GPU", OK, f"{cores} CPU cores; no GPU seen by {seen_by}: CPU only "
-               "(enough for this course)")
+    return Row("CPU/GPU", OK, f"{cores} CPU cores; no GPU seen by {seen_by}: CPU only")
 
 
 def _check_mode() -> Row:
