@@ -138,14 +138,21 @@ def _check_keras(tf_row: Row) -> tuple[Row, object]:
 
 
 def _check_nbgrader() -> Row:
-    nbgrader, err = _import("nbgrader")
-    if nbgrader is None:
+    # Read the installed version without importing nbgrader: the import costs seconds, and
+    # this check runs as lesson 01's first cell every time the notebook is executed or graded.
+    from importlib import metadata
+
+    try:
+        version, err = metadata.version("nbgrader"), None
+    except metadata.PackageNotFoundError as exc:
+        version, err = None, exc
+    if version is None:
         if _in_colab():
             return Row("nbgrader", NOTE, "not installed: fine in Colab (no Validate button there; "
                        "the test cells still check your work)")
         return Row("nbgrader", MISSING, f"cannot be imported ({err}); JupyterLab's Validate button and "
                    "grading need it", _pip_fix("nbgrader"))
-    return Row("nbgrader", OK, nbgrader.__version__)
+    return Row("nbgrader", OK, version)
 
 
 def _data_fix() -> str:
