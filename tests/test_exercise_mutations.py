@@ -11,6 +11,8 @@ namespace holding numpy, the course's check helpers and a candidate implementati
 - **correct alternatives**, at least two per exercise, written differently from the solution (loops,
   vectorised numpy, other formulas). The *whole* cell, hidden tests included, must pass: the tests
   accept every correct answer, not only ours.
+- a few **wrong answers that only the hidden tests can catch** (memorised visible answers, padding that
+  is right for square kernels only): the visible part passes, the whole cell must fail.
 
 The candidates here are independent of the notebooks' solution cells.
 """
@@ -820,6 +822,49 @@ def mnist_table(conv_bias=1, dense_bias=1, padding="valid", rounding=math.floor,
 
 
 # ---------------------------------------------------------------------------------------------
+# Wrong answers only the hidden tests can catch (the visible checks cannot cover everything)
+# ---------------------------------------------------------------------------------------------
+
+def conv2d_square_kernel_padding(image, kernel, stride=1, padding="valid"):
+    """Pads both axes for the kernel's height: right for square kernels only."""
+    image, kernel = np.asarray(image, np.float64), np.asarray(kernel, np.float64)
+    if padding == "same":
+        pads = same_padding_math(image.shape[0], kernel.shape[0], stride), same_padding_math(image.shape[1], kernel.shape[0], stride)
+        image = np.pad(image, pads)
+    windows = sliding_window_view(image, kernel.shape)[::stride, ::stride]
+    return np.einsum("ijab,ab->ij", windows, kernel)
+
+
+def conv_layer_square_kernel_padding(x, kernels, biases, stride=1, padding="valid"):
+    x = np.asarray(x, np.float64)
+    kh = kernels.shape[0]
+    if padding == "same":
+        x = np.pad(x, (_same_pads(x.shape[0], kh, stride), _same_pads(x.shape[1], kh, stride), (0, 0)))
+    windows = sliding_window_view(x, kernels.shape[:2], axis=(0, 1))[::stride, ::stride]
+    return np.einsum("ijcab,abck->ijk", windows, np.asarray(kernels, np.float64)) + biases
+
+
+_VISIBLE_ANSWERS = {(5, 3, 1, "valid"): 3, (28, 3, 1, "valid"): 26, (5, 3, 2, "valid"): 2, (6, 3, 2, "valid"): 2,
+                    (5, 3, 2, "same"): 3, (7, 3, 3, "same"): 3, (5, 4, 1, "same"): 5, (5, 5, 1, "valid"): 1,
+                    (5, 1, 3, "valid"): 2}
+
+
+def output_size_memorised(n, f, stride=1, padding="valid"):
+    """Knows the visible examples by heart; otherwise uses the valid formula for both paddings."""
+    _check_padding(padding)
+    return _VISIBLE_ANSWERS.get((n, f, stride, padding), (n - f) // stride + 1)
+
+
+HIDDEN_ONLY = [
+    ("03_padding_and_stride", "test_output_size", "memorised visible answers", {"output_size": output_size_memorised}),
+    ("03_padding_and_stride", "test_conv2d", "'same' padding right for square kernels only",
+     {"conv2d": conv2d_square_kernel_padding}),
+    ("05_relu_and_feature_maps", "test_conv_layer", "'same' padding right for square kernels only",
+     {"conv_layer": conv_layer_square_kernel_padding}),
+]
+
+
+# ---------------------------------------------------------------------------------------------
 # The catalogue: (lesson, test cell, label, namespace entries, message pattern for wrong ones)
 # ---------------------------------------------------------------------------------------------
 
@@ -997,6 +1042,13 @@ def test_visible_checks_name_the_mistake(aid, test_id, label, candidate, pattern
         f"(no match for {pattern!r}):\n{message}")
 
 
+@pytest.mark.parametrize("aid, test_id, label, candidate", HIDDEN_ONLY, ids=_ids(HIDDEN_ONLY))
+def test_hidden_tests_catch_what_visible_checks_miss(aid, test_id, label, candidate):
+    run_cell(aid, test_id, candidate, visible_only=True)  # the visible checks pass...
+    with pytest.raises(AssertionError):
+        run_cell(aid, test_id, candidate, visible_only=False)  # ...and the hidden tests fail
+
+
 @pytest.mark.parametrize("aid, test_id, label, candidate", RIGHT, ids=_ids(RIGHT))
 def test_correct_alternatives_pass_every_check(aid, test_id, label, candidate, capsys):
     run_cell(aid, test_id, candidate, visible_only=False)
@@ -1013,3 +1065,14 @@ def test_every_graded_cell_is_covered():
             right = [c for c in RIGHT if c[:2] == (aid, test_id)]
             assert wrong, f"{aid}/{test_id}: no wrong candidate"
             assert len(right) >= 2, f"{aid}/{test_id}: fewer than two correct alternatives"
+
+
+ISSUE_MISTAKES = ["kernel flip", "off-by-one bounds", "floor", "stride ignored", "padding on the channel axis", "missing bias",
+                  "uint8 overflow", "in-place modification"]
+
+
+def test_every_named_mistake_is_tried():
+    """Each mistake the course names has at least one wrong candidate."""
+    labels = " | ".join(label for _, _, label, _, _ in WRONG)
+    for mistake in ISSUE_MISTAKES:
+        assert mistake in labels, f"no wrong candidate for {mistake!r}"
