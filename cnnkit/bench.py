@@ -1,0 +1,314 @@
+"""The course's training benchmark: how fast this machine trains lessons 6 and 7's models.
+
+    python -m cnnkit.bench                 # matmul bound + one epoch of each model (about 3 minutes)
+    python -m cnnkit.bench --variants      # + the CNN with other settings (what was tried; +6 minutes)
+    python -m cnnkit.bench --notebooks     # + every solutions notebook executed in fast and full mode,
+                                           #   timed, and the full-mode test accuracies they print (long)
+
+It prints one table, measured in one run:
+
+- **the bound:** numpy float32 matrix product (4096×4096), in GFLOP/s: what this machine's
+  BLAS reaches on the most favourable dense arithmetic;
+- **per model** (dense, CNN, improved CNN, LeNet): seconds for one epoch on all 60,000 training
+  images (after a warm-up that traces the training step), the GFLOP/s that represents and its
+  fraction of the bound. FLOPs per epoch = 60,000 × forward multiply-adds per image × 2 FLOPs
+  × 3 (a training step costs about three forward passes: forward, gradient with respect to the
+  inputs, gradient with respect to the weights). Multiply-adds are counted from the built Keras
+  model (conv: output values × k·k·C_in; dense: units × inputs), as lesson 8 does;
+- **with --notebooks:** the full-mode test accuracy of each model, read from the line each
+  lesson prints ("CNN: test accuracy 91.23% after 10 epochs ..."), and the time to execute all
+  solutions notebooks in each mode.
+
+The models are the course's own: their builder functions are read from the solutions
+notebooks at run time (this package holds no solution), with the batch sizes the lessons
+train with. Each model is timed in a fresh Python process, so that settings read once at
+start-up (``TF_ENABLE_ONEDNN_OPTS``, thread counts) apply. The machine may be shared: the
+table prints the load average before and after, and timings taken under load are slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTIONS = REPO / "solutions"
+TRAIN_IMAGES = 60_000
+
+#: name -> (assignment, builder function, regex for the batch size in that notebook, input side)
+MODELS: dict[str, tuple[str, str, str, int]] = {
+    "dense": ("06_fashion_mnist_cnn", "build_dense_model", r"^BATCH = (\d+)", 28),
+    "CNN": ("06_fashion_mnist_cnn", "build_cnn_model", r"^BATCH = (\d+)", 28),
+    "improved CNN": ("06_fashion_mnist_cnn", "build_improved_cnn", r"^BATCH = (\d+)", 28),
+    "LeNet": ("07_lenet", "build_lenet", r"^LENET_BATCH = (\d+)", 32),
+}
+
+#: The CNN with other settings, for --variants: label -> (environment, worker options).
+VARIANTS: dict[str, tuple[dict[str, str], dict]] = {
+    "CNN, TensorFlow's default CPU kernels (oneDNN off)": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, {}),
+    "CNN, batch 512": ({}, {"batch": 512}),
+    "CNN, jit_compile=True (XLA)": ({}, {"jit": True}),
+    "CNN, tf.data cache + prefetch": ({}, {"tfdata": True}),
+    "CNN, 2 intra-op threads, 1 inter-op thread": ({}, {"threads": True}),
+}
+
+
+# --- the pieces ------------------------------------------------------------------------------
+
+def matmul_gflops(n: int = 4096, repeats: int = 5) -> float:
+    """Best GFLOP/s of a float32 n×n matrix product with numpy (2·n³ FLOPs each)."""
+    rng = np.random.default_rng(0)
+    a = rng.random((n, n), dtype=np.float32)
+    b = rng.random((n, n), dtype=np.float32)
+    a @ b  # warm-up: threads start, pages are touched
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
+
+
+def training_gflops(seconds_per_epoch: float, forward_macs: float, images: int = TRAIN_IMAGES) -> float:
+    """GFLOP/s of an epoch: images × forward multiply-adds × 2 FLOPs × 3 (forward + backward) / seconds."""
+    return images * forward_macs * 2 * 3 / seconds_per_epoch / 1e9
+
+
+def forward_macs(model) -> int:
+    """Forward multiply-adds per image of a built Keras model (Conv2D and Dense layers)."""
+    total = 0
+    for layer in model.layers:
+        config = layer.get_config()
+        outputs = int(np.prod(layer.output.shape[1:]))
+        if "filters" in config and "kernel_size" in config:
+            kh, kw = config["kernel_size"]
+            total += outputs * kh * kw * int(layer.input.shape[-1])
+        elif "units" in config:
+            total += outputs * int(layer.input.shape[-1])
+    return total
+
+
+def notebook_code(aid: str) -> list[tuple[dict, str]]:
+    """(nbgrader metadata, source) of every code cell of a solutions notebook."""
+    nb = json.loads((SOLUTIONS / aid / f"{aid}.ipynb").read_text())
+    cells = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            cells.append((cell.get("metadata", {}).get("nbgrader", {}), src))
+    return cells
+
+
+def load_builder(aid: str, name: str):
+    """The function ``name`` from the solution cells of solutions/aid, executed with numpy and keras."""
+    import keras
+
+    namespace = {"np": np, "keras": keras}
+    for meta, src in notebook_code(aid):
+        if meta.get("solution"):
+            exec(compile(src, f"<{aid}>", "exec"), namespace)  # noqa: S102 (our own course notebook)
+    if name not in namespace:
+        raise LookupError(f"solutions/{aid} defines no {name}()")
+    return namespace[name]
+
+
+def lesson_batch(aid: str, pattern: str) -> int:
+    """The batch size a lesson trains with, read from its notebook (e.g. ``BATCH = 128``)."""
+    for _, src in notebook_code(aid):
+        m = re.search(pattern, src, flags=re.M)
+        if m:
+            return int(m.group(1))
+    raise LookupError(f"no batch size matching {pattern!r} in solutions/{aid}")
+
+
+# --- one model, in its own process -------------------------------------------------------------
+
+def worker(name: str, batch: int | None = None, jit: bool = False, tfdata: bool = False, threads: bool = False) -> dict:
+    """Time one training epoch of a course model on all 60,000 images; return the figures."""
+    from .speed import fast_cpu
+
+    fast_cpu()
+    import keras
+
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    from .data import load_fashion_mnist
+
+    aid, builder, batch_pattern, side = MODELS[name]
+    batch = batch or lesson_batch(aid, batch_pattern)
+    (x, y), _ = load_fashion_mnist()
+    x = (x.astype(np.float32) / 255)[..., None]
+    if side == 32:
+        x = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    keras.utils.set_random_seed(0)
+    model = load_builder(aid, builder)()
+    if jit:
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=True)
+    if tfdata:
+        import tensorflow as tf
+
+        data = tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(10_000, seed=0).batch(batch).prefetch(tf.data.AUTOTUNE)
+        warm = data.take(5)
+    else:
+        data, warm = None, None
+    # Warm-up: the first steps trace and compile the training step.
+    if tfdata:
+        model.fit(warm, epochs=1, verbose=0)
+    else:
+        model.fit(x[: 5 * batch], y[: 5 * batch], batch_size=batch, epochs=1, verbose=0)
+    start, cpu = time.perf_counter(), time.process_time()
+    if tfdata:
+        model.fit(data, epochs=1, verbose=0)
+    else:
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    return {"model": name, "batch": batch, "seconds": seconds, "cpu_seconds": time.process_time() - cpu,
+            "macs": forward_macs(model), "params": model.count_params()}
+
+
+def run_worker(name: str, env: dict[str, str] | None = None, **options) -> dict:
+    """Run :func:`worker` in a fresh process (so start-up settings apply); return its figures."""
+    cmd = [sys.executable, "-m", "cnnkit.bench", "--worker", name, "--options", json.dumps(options)]
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=REPO)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmark worker {name} {options} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+# --- whole notebooks -----------------------------------------------------------------------------
+
+ACCURACY_LINE = re.compile(r"^(Dense|CNN|Improved CNN|LeNet): test accuracy ([\d.]+)% after (\d+) epochs", re.M)
+
+
+def execute_notebooks(mode: str) -> tuple[float, dict[str, float], dict[str, tuple[float, int]]]:
+    """Execute every solutions notebook in ``mode`` (copies; nothing is written back).
+
+    Returns the total seconds, the seconds per notebook, and the accuracies the notebooks
+    print: {"CNN": (percent, epochs), ...}.
+    """
+    import nbformat
+
+    from autograder import course
+    from autograder.runner import execute
+
+    per_notebook, accuracies = {}, {}
+    for aid in course.assignments():
+        path = course.SOLUTIONS / aid / f"{aid}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        execute(nb, cwd=path.parent, mode=mode, timeout=3600)
+        per_notebook[aid] = time.perf_counter() - start
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                for m in ACCURACY_LINE.finditer(out.get("text", "") if isinstance(out.get("text"), str) else ""):
+                    accuracies[m.group(1)] = (float(m.group(2)), int(m.group(3)))
+        print(f"  {mode:>4} {aid}: {per_notebook[aid]:.0f} s", file=sys.stderr, flush=True)
+    return sum(per_notebook.values()), per_notebook, accuracies
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+def machine_line() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}, {cores} cores for this process, {platform.system()} {platform.release()}"
+
+
+def versions_line() -> str:
+    import keras
+    import tensorflow as tf
+
+    return (f"Python {platform.python_version()}, numpy {np.__version__}, TensorFlow {tf.__version__}, "
+            f"Keras {keras.__version__} ({keras.backend.backend()} backend), "
+            f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset (cnnkit.speed sets 1)')}")
+
+
+def load_average() -> str:
+    try:
+        return "/".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cnnkit.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", action="store_true", help="also time the CNN with other settings")
+    parser.add_argument("--notebooks", action="store_true", help="also execute every solutions notebook in fast and full mode")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--options", default="{}", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, **json.loads(args.options))))
+        return 0
+
+    started = datetime.now(timezone.utc)
+    load_start = load_average()
+    print("measuring the matmul bound ...", file=sys.stderr, flush=True)
+    bound = matmul_gflops()
+    rows = []
+    for name in MODELS:
+        print(f"timing one epoch of {name} ...", file=sys.stderr, flush=True)
+        rows.append((name, run_worker(name)))
+    if args.variants:
+        for label, (env, options) in VARIANTS.items():
+            print(f"timing {label} ...", file=sys.stderr, flush=True)
+            rows.append((label, run_worker("CNN", env=env, **options)))
+    notebooks = {}
+    if args.notebooks:
+        for mode in ("fast", "full"):
+            print(f"executing every solutions notebook in {mode} mode ...", file=sys.stderr, flush=True)
+            notebooks[mode] = execute_notebooks(mode)
+    accuracies = notebooks["full"][2] if "full" in notebooks else {}
+    key = {"dense": "Dense", "CNN": "CNN", "improved CNN": "Improved CNN", "LeNet": "LeNet"}
+
+    print(f"Training benchmark (python -m cnnkit.bench{' --variants' if args.variants else ''}"
+          f"{' --notebooks' if args.notebooks else ''}), {started:%Y-%m-%d %H:%M} UTC")
+    print(f"Machine: {machine_line()}")
+    print(f"Software: {versions_line()}")
+    print(f"Load average (1/5/15 min) at start {load_start}, at end {load_average()}: the machine may be shared.")
+    print()
+    print("| what | batch | s/epoch (60k images) | forward MACs/image | GFLOP/s | of the matmul bound | full-mode test accuracy |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    print(f"| numpy float32 matmul 4096×4096 (the bound) | | | | {bound:.1f} | 100% | |")
+    for label, r in rows:
+        gflops = training_gflops(r["seconds"], r["macs"])
+        acc = accuracies.get(key.get(label, ""), None)
+        acc_text = f"{acc[0]:.2f}% after {acc[1]} epochs" if acc else ("" if label not in key else "run with --notebooks")
+        print(f"| {label} | {r['batch']} | {r['seconds']:.1f} | {r['macs'] / 1e6:.2f} M | {gflops:.1f} | {gflops / bound:.0%} | {acc_text} |")
+    if notebooks:
+        for mode in ("fast", "full"):
+            total, per_nb, _ = notebooks[mode]
+            parts = ", ".join(f"{aid[:2]} {s:.0f} s" for aid, s in per_nb.items())
+            print(f"| all {len(per_nb)} solutions notebooks, {mode} mode | | {total:.0f} s in all ({parts}) | | | | |")
+    else:
+        print("| all solutions notebooks, fast / full mode | | run with --notebooks | | | | |")
+    print()
+    print("FLOPs per epoch = 60,000 × forward MACs × 2 × 3 (training ≈ 3 forward passes). "
+          "Accuracies: the lines the full-mode notebooks print, in this run.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
