@@ -39,6 +39,7 @@ def _generate(aids: list[str], root: Path) -> dict[str, str]:
 
 def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop what varies from run to run, so a release is byte-for-byte reproducible."""
+    nb.metadata.pop("widgets", None)  # widget state holds random model ids
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("collapsed", None)

@@ -28,7 +28,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, mode: str = "fast", timeout: i
             # IPC sockets instead of TCP on loopback: private to this machine's file system.
             km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "k"))
             client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                                    record_timing=False, resources={"metadata": {"path": str(cwd)}})
+                                    record_timing=False, store_widget_state=False, resources={"metadata": {"path": str(cwd)}})
             client.execute()
     finally:
         os.environ.clear()
