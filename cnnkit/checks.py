@@ -86,7 +86,8 @@ def architecture_problems(model, expected: Sequence[dict]) -> list[str]:
 
     Parameters
     ----------
-    model : a Keras model built with ``keras.Input``.
+    model : a Keras model built with ``keras.Input`` (Sequential or functional; the
+        InputLayer is not counted).
     expected : one dict per layer, each with ``type`` and any keys of ``LAYER_KEYS``;
         only the keys given are compared.
 
@@ -96,7 +97,8 @@ def architecture_problems(model, expected: Sequence[dict]) -> list[str]:
         One message per wrong, missing or extra layer, naming the layer, what it is and
         what was expected; empty if everything matches.
     """
-    layers = list(model.layers)
+    # A functional model lists its InputLayer among its layers; a Sequential one does not.
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     problems = []
     for i, want in enumerate(expected):
         want = {k: _normal(k, v) for k, v in want.items()}
