@@ -153,9 +153,9 @@ def tampering(cells: list[tuple[str, str]]) -> list[str]:
                     hit(label, f"touches {_dotted(node)}")
             if isinstance(node, ast.Call):
                 fn = node.func
-                name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else None
-                if name in DYNAMIC:
-                    hit(label, f"uses {name}()")
+                # Only the builtins themselves: model.compile() and friends are ordinary methods.
+                if isinstance(fn, ast.Name) and fn.id in DYNAMIC:
+                    hit(label, f"uses {fn.id}()")
                 if isinstance(fn, ast.Attribute) and fn.attr in ("reload", "import_module"):
                     hit(label, f"uses {_dotted(fn)}()")
             if isinstance(node, (ast.Import, ast.ImportFrom)):
