@@ -28,8 +28,12 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, mode: str = "fast", timeout: i
             # IPC sockets instead of TCP on loopback: private to this machine's file system.
             km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "k"))
             client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                                    record_timing=False, store_widget_state=False, resources={"metadata": {"path": str(cwd)}})
+                                    record_timing=False, resources={"metadata": {"path": str(cwd)}})
+            # Widget state must be stored while executing: nbclient's Output-widget mimic writes
+            # into it and raises KeyError without it (lesson 02's explorer, full mode). It holds
+            # random model ids, so it is dropped afterwards.
             client.execute()
+            nb.metadata.pop("widgets", None)
     finally:
         os.environ.clear()
         os.environ.update(saved)

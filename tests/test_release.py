@@ -115,3 +115,26 @@ def test_solution_notebooks_follow_the_course_format(aid):
             assert "BEGIN HIDDEN TESTS" in src, f"{aid}/{cell['id']}: every test cell needs hidden tests"
             assert src.rstrip().splitlines()[-1].startswith("passed("), (
                 f"{aid}/{cell['id']}: a test cell ends by printing its ✅ line")
+
+
+def test_course_executor_runs_output_widgets(tmp_path):
+    """Lesson 02's explorer draws into an ipywidgets Output in full mode; the course executor
+    (python -m autograder execute, the benchmark) must run it and keep no widget state."""
+    pytest.importorskip("ipywidgets")
+    import nbformat
+
+    from autograder.runner import execute
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import ipywidgets as widgets\n"
+        "from IPython.display import clear_output, display\n"
+        "frame = widgets.Output()\n"
+        "with frame:\n"
+        "    clear_output(wait=True)\n"
+        "    print('first frame')\n"
+        "display(frame)\n"
+        "print('after the widget')")])
+    execute(nb, cwd=tmp_path, mode="full", timeout=120)
+    texts = [out.get("text", "") for out in nb.cells[0].outputs if out.output_type == "stream"]
+    assert "after the widget\n" in texts, nb.cells[0].outputs
+    assert "widgets" not in nb.metadata, "widget state (random model ids) left in the notebook"
