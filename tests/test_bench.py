@@ -69,3 +69,8 @@ def test_bench_holds_no_course_builder():
                     if "keras.layers." in line or "layers.Conv2D" in line:
                         assert line.strip() not in source, line
 
+
+
+def test_share_of_the_bound_keeps_small_fractions_visible():
+    assert bench.share(0.452) == "45%"
+    assert bench.share(0.0039) == "0.39%"  # the CNN on an H100: not "0%"
