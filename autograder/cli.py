@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("execute", help="maintainers: execute solutions/ notebooks in place, in fast mode")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
 
+    p = sub.add_parser("solved", help="write the solved notebooks without their hidden tests (what a student who "
+                       "solved every exercise has), e.g. to run them where TensorFlow is missing (a GPU machine)")
+    p.add_argument("dest", type=Path, help="output folder, laid out like solutions/")
+    p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+
     args = parser.parse_args(argv)
     if args.command == "release":
         from .release import release
@@ -66,6 +71,21 @@ def main(argv: list[str] | None = None) -> int:
             path = course.SOLUTIONS / aid / f"{aid}.ipynb"
             print(f"executing {path} ...", flush=True)
             execute_in_place(path)
+        return 0
+    if args.command == "solved":
+        import nbformat
+        from nbgrader.preprocessors import ClearHiddenTests
+
+        for aid in args.assignments or course.assignments():
+            nb = nbformat.read(course.SOLUTIONS / aid / f"{aid}.ipynb", as_version=4)
+            nb, _ = ClearHiddenTests().preprocess(nb, {})
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    cell.outputs, cell.execution_count = [], None
+            out = args.dest / aid / f"{aid}.ipynb"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, out)
+            print(f"wrote {out}")
         return 0
     return 2
 

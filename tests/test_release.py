@@ -138,3 +138,18 @@ def test_course_executor_runs_output_widgets(tmp_path):
     texts = [out.get("text", "") for out in nb.cells[0].outputs if out.output_type == "stream"]
     assert "after the widget\n" in texts, nb.cells[0].outputs
     assert "widgets" not in nb.metadata, "widget state (random model ids) left in the notebook"
+
+
+def test_solved_notebooks_keep_solutions_and_drop_hidden_tests(tmp_path):
+    """`python -m autograder solved DIR` (the GPU benchmark's notebooks): solutions and visible
+    tests kept, hidden tests removed, no outputs."""
+    from autograder.cli import main
+
+    assert main(["solved", str(tmp_path), "07_lenet"]) == 0
+    nb = json.loads((tmp_path / "07_lenet" / "07_lenet.ipynb").read_text())
+    text = "".join("".join(c["source"]) for c in nb["cells"])
+    source = json.loads((SOLUTIONS / "07_lenet" / "07_lenet.ipynb").read_text())
+    solution_cells = ["".join(c["source"]) for c in source["cells"] if c["metadata"].get("nbgrader", {}).get("solution")]
+    assert solution_cells and all(src in text for src in solution_cells)
+    assert "BEGIN HIDDEN TESTS" not in text and "import tensorflow" not in text
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
