@@ -13,7 +13,8 @@ every folder found). Output in OUT_DIR:
 - ``.results/``: one file per finished job, so a second run (or a run after a crash)
   skips what is already graded, unless ``--force`` or the submission changed.
 
-Each job runs in its own worker process and throwaway nbgrader course, with the
+Each job runs in a throwaway nbgrader course, in one of ``--jobs`` worker processes
+(each reused job after job, replaced if it dies or overruns), with the
 released assignment's gradebook: points and locked cells come from the release, never
 from the submission. Student kernels run in the sandbox of :mod:`autograder.sandbox`
 when the grader runs as root; ``--jobs N`` grades N submissions at once.
@@ -148,6 +149,7 @@ class Grader:
         self.done = 0
         self.started = time.monotonic()
         self.sandboxed = False
+        self.workers: dict[int, _Worker | None] = {}
 
     # --- one job ----------------------------------------------------------------------
     def _cached(self, sid: str, aid: str, digest: str) -> Row | None:
@@ -241,23 +243,19 @@ class Grader:
                    "result": str(ws / "result.json")}
             (ws / "jail").mkdir(mode=0o700)
             (ws / "job.json").write_text(json.dumps(job))
-            env = course.kernel_env(self.opts.mode)
-            env.pop("NBGRADER_EXECUTION", None)
             try:
-                proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", str(ws / "job.json")],
-                                        cwd=course.REPO, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, start_new_session=True)
-                try:
-                    _, err = proc.communicate(timeout=self.opts.timeout)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, 9)
-                    proc.communicate()
+                worker = self.workers.get(slot)
+                if worker is None or not worker.alive():
+                    worker = self.workers[slot] = _Worker(self.opts.mode, Path(self.workroot) / f"worker-{slot}.log")
+                finished = worker.grade(ws / "job.json", self.opts.timeout)
+                if finished is None:
+                    self.workers[slot] = None
                     return {"ok": False, "reason": f"grading took longer than {self.opts.timeout} s"}
                 result_path = ws / "result.json"
-                if not result_path.is_file():
-                    tail = err.decode(errors="replace").strip().splitlines()[-1:] if err else []
-                    return {"ok": False, "reason": f"grader worker ended without a result (exit {proc.returncode}) "
-                                                   + " ".join(tail)[:200]}
+                if not finished or not result_path.is_file():
+                    self.workers[slot] = None
+                    return {"ok": False, "reason": f"grader worker ended without a result ({worker.ended()}) "
+                                                   + worker.log_tail()[:200]}
                 result = json.loads(result_path.read_text())
                 for sub, name in (("feedback", f"{aid}.html"), ("autograded", f"{aid}.ipynb")):
                     src = ws / sub / sid / aid / name  # only the grader's own files, never student-made ones
@@ -324,9 +322,81 @@ class Grader:
             with ThreadPoolExecutor(max_workers=self.opts.jobs) as pool:
                 rows = list(pool.map(job, pairs))
         finally:
+            for worker in self.workers.values():
+                if worker is not None:
+                    worker.close()
             shutil.rmtree(self.workroot, ignore_errors=True)
         write_results(rows, self.out)
         return rows
+
+
+class _Worker:
+    """A grading worker process (``python -m autograder.worker --serve``), reused job after job.
+
+    Jobs go in on its stdin; "done" comes back on a pipe of its own. Its stderr goes to a
+    log file (a full pipe could block it). A job that overruns kills its whole process
+    group (the worker and any unsandboxed kernel); the slot then starts a new worker.
+    """
+
+    def __init__(self, mode: str, log: Path):
+        env = course.kernel_env(mode)
+        env.pop("NBGRADER_EXECUTION", None)
+        self.log = log
+        read_fd, write_fd = os.pipe()
+        with open(log, "ab") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", "--serve", str(write_fd)],
+                                         cwd=course.REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=err, pass_fds=(write_fd,), start_new_session=True)
+        os.close(write_fd)
+        self.status = os.fdopen(read_fd, "rb")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def grade(self, job: Path, timeout: float) -> bool | None:
+        """True when the job finished, False if the worker died, None on timeout (worker killed)."""
+        import select
+
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
+        try:
+            self.proc.stdin.write(f"{job}\n".encode())
+            self.proc.stdin.flush()
+        except OSError:
+            return False
+        ready, _, _ = select.select([self.status], [], [], timeout)
+        if not ready:
+            self.kill()
+            return None
+        return self.status.readline() == b"done\n"
+
+    def ended(self) -> str:
+        code = self.proc.poll()
+        return "still running" if code is None else f"exit {code}"
+
+    def log_tail(self) -> str:
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(getattr(self, "offset", 0))
+                lines = f.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, 9)
+        except OSError:
+            pass
+        self.proc.wait()
+
+    def close(self) -> None:
+        if self.alive():
+            try:
+                self.proc.stdin.close()  # end of jobs: the worker returns
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.kill()
+        self.status.close()
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:

@@ -47,6 +47,22 @@ def _run(subs: Path, out: Path, *args: str) -> float:
     return seconds
 
 
+def _execution_only(aids: list[str]) -> float:
+    """Seconds to execute each solutions notebook once, fast mode, without grading."""
+    import nbformat
+
+    from .runner import execute
+
+    total = 0.0
+    for aid in aids:
+        path = course.SOLUTIONS / aid / f"{aid}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        start = time.monotonic()
+        execute(nb, cwd=path.parent, mode="fast")
+        total += time.monotonic() - start
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.throughput", description=__doc__)
     parser.add_argument("--students", type=int, default=8)
@@ -56,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
         subs = Path(tmp) / "submitted"
         n = _batch(subs, args.assignments, args.students)
+        print(f"load average (1/5/15 min) at the start: {'/'.join(f'{v:.1f}' for v in os.getloadavg())}")
         print(f"Grading throughput, {datetime.date.today()}, {platform.node() or 'this machine'}: "
               f"{os.cpu_count()} cores, {n} notebooks ({args.students} students × {', '.join(args.assignments)})")
         runs = [("sandboxed, --jobs 1", ["--jobs", "1"]), ("sandboxed, --jobs 2", ["--jobs", "2"]),
@@ -68,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<24} {s:>8.1f} {n / s * 60:>14.1f} {s / n:>11.2f}", flush=True)
         overhead = (seconds["sandboxed, --jobs 1"] - seconds["no sandbox, --jobs 1"]) / n
         print(f"isolation overhead: {overhead:+.2f} s per notebook (sandboxed vs plain, both --jobs 1)")
+        floor = _execution_only(args.assignments) * args.students
+        print(f"the notebooks alone (executed once each with nbclient, no grading), × {args.students}: {floor:.1f} s, "
+              f"{floor / n:.2f} s/notebook; at best {n / floor * 60 * (os.cpu_count() or 1):.1f} notebooks/min "
+              f"on {os.cpu_count()} cores")
+        print(f"load average (1/5/15 min) at the end: {'/'.join(f'{v:.1f}' for v in os.getloadavg())}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """One grading job, in its own process: autograde one student's notebook for one
 assignment inside a throwaway course folder, write its feedback, and save the result.
 
-    python -m autograder.worker JOB.json
+    python -m autograder.worker JOB.json              # one job
+    python -m autograder.worker --serve STATUS_FD     # job after job (what grade uses)
 
 JOB.json (written by ``autograder.grade``) names the workspace, assignment, student,
 mode, caps and the file to write the result to. The workspace holds gradebook.db and
@@ -13,6 +14,7 @@ writes can reach it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import traceback
@@ -120,13 +122,38 @@ def run(job: dict) -> dict:
             "feedback_error": "" if feedback["success"] else _reason(feedback)}
 
 
-def main(argv: list[str]) -> int:
-    job = json.loads(Path(argv[0]).read_text())
+def run_file(job_path: str) -> None:
+    """Grade the job described in ``job_path``; write its result file, whatever happens."""
+    job = json.loads(Path(job_path).read_text())
     try:
         out = run(job)
     except Exception as err:  # report, never crash the batch
         out = {"ok": False, "reason": f"{type(err).__name__}: {err}"[:300], "log": traceback.format_exc()[-4000:]}
     Path(job["result"]).write_text(json.dumps(out))
+
+
+def serve(status_fd: int) -> int:
+    """Grade job after job: read a JOB.json path per line on stdin, answer "done" on ``status_fd``.
+
+    One worker process per grading slot, reused for the whole batch, so that nbgrader and
+    nbconvert (about 3.5 s of imports on the course machine) load once, not per notebook.
+    The status channel is a pipe of its own: student kernels never inherit it, so nothing a
+    kernel prints can pass for it. The grader kills and replaces a worker that overruns.
+    """
+    import nbgrader.converters  # noqa: F401  (load the heavy part before the first job)
+
+    with os.fdopen(status_fd, "w", buffering=1) as status:
+        for line in sys.stdin:
+            if line.strip():
+                run_file(line.strip())
+                status.write("done\n")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--serve"]:
+        return serve(int(argv[1]))
+    run_file(argv[0])
     return 0
 
 
