@@ -67,6 +67,7 @@ VARIANTS: dict[str, tuple[str, dict[str, str], dict]] = {
     "CNN, tf.data cache + prefetch": ("CNN", {}, {"tfdata": True}),
     "CNN, 2 intra-op threads, 1 inter-op thread": ("CNN", {}, {"threads": True}),
     "CNN, steps_per_execution=32": ("CNN", {}, {"spe": 32}),
+    "CNN, 2 intra-op/1 inter-op threads + steps_per_execution=32": ("CNN", {}, {"threads": True, "spe": 32}),
     "LeNet, batch 128": ("LeNet", {}, {"batch": 128}),
     "LeNet, batch 128, oneDNN off": ("LeNet", {"TF_ENABLE_ONEDNN_OPTS": "0"}, {"batch": 128}),
 }
