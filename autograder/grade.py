@@ -246,16 +246,20 @@ class Grader:
             try:
                 worker = self.workers.get(slot)
                 if worker is None or not worker.alive():
+                    if worker is not None:
+                        worker.close()
                     worker = self.workers[slot] = _Worker(self.opts.mode, Path(self.workroot) / f"worker-{slot}.log")
                 finished = worker.grade(ws / "job.json", self.opts.timeout)
                 if finished is None:
+                    worker.close()
                     self.workers[slot] = None
                     return {"ok": False, "reason": f"grading took longer than {self.opts.timeout} s"}
                 result_path = ws / "result.json"
                 if not finished or not result_path.is_file():
+                    reason = f"grader worker ended without a result ({worker.ended()}) " + worker.log_tail()[:200]
+                    worker.close()
                     self.workers[slot] = None
-                    return {"ok": False, "reason": f"grader worker ended without a result ({worker.ended()}) "
-                                                   + worker.log_tail()[:200]}
+                    return {"ok": False, "reason": reason}
                 result = json.loads(result_path.read_text())
                 for sub, name in (("feedback", f"{aid}.html"), ("autograded", f"{aid}.ipynb")):
                     src = ws / sub / sid / aid / name  # only the grader's own files, never student-made ones
@@ -341,7 +345,7 @@ class _Worker:
     def __init__(self, mode: str, log: Path):
         env = course.kernel_env(mode)
         env.pop("NBGRADER_EXECUTION", None)
-        self.log = log
+        self.log, self.offset = log, 0
         read_fd, write_fd = os.pipe()
         with open(log, "ab") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", "--serve", str(write_fd)],
@@ -376,7 +380,7 @@ class _Worker:
     def log_tail(self) -> str:
         try:
             with open(self.log, "rb") as f:
-                f.seek(getattr(self, "offset", 0))
+                f.seek(self.offset)
                 lines = f.read().decode(errors="replace").strip().splitlines()
         except OSError:
             return ""
