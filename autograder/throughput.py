@@ -5,8 +5,9 @@
 Builds a batch of honest submissions (the reference solutions, ``--students`` copies of
 each of lessons 01–05 by default: 40 notebooks) and grades it three ways with the real
 grade command: sandboxed with --jobs 1, sandboxed with --jobs 2, and without the sandbox
-with --jobs 1 (plain nbgrader execution). Prints notebooks per minute and the
-per-notebook cost of isolation. Run it on an otherwise idle machine.
+with --jobs 1 (plain nbgrader execution). Prints notebooks per minute, the
+per-notebook cost of isolation, and the time to execute the same notebooks without any
+grading (the ceiling no grader can beat on this machine). Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations

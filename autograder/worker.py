@@ -1,5 +1,6 @@
-"""One grading job, in its own process: autograde one student's notebook for one
-assignment inside a throwaway course folder, write its feedback, and save the result.
+"""Grading jobs, in a process of their own: autograde one student's notebook for one
+assignment inside a throwaway course folder, write its feedback, and save the result;
+with ``--serve``, job after job in the same process.
 
     python -m autograder.worker JOB.json              # one job
     python -m autograder.worker --serve STATUS_FD     # job after job (what grade uses)

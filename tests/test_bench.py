@@ -70,7 +70,6 @@ def test_bench_holds_no_course_builder():
                         assert line.strip() not in source, line
 
 
-
 def test_share_of_the_bound_keeps_small_fractions_visible():
     assert bench.share(0.452) == "45%"
     assert bench.share(0.0039) == "0.39%"  # the CNN on an H100: not "0%"
