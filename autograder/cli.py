@@ -28,11 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="regrade what an earlier run already graded")
     p.add_argument("--roster", type=Path, help="CSV with a student_id column: every student gets a row")
     p.add_argument("--timeout", type=int, default=1800, help="seconds allowed per notebook (default 1800)")
-    p.add_argument("--cell-timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    p.add_argument("--cell-timeout", type=int, default=600, help="the most seconds any cell may run (default 600); with the "
+                   "canary, each cell gets max(30, 10 × the reference's time for it), up to this")
     p.add_argument("--sandbox", choices=["auto", "on", "off"], default="auto",
                    help="isolate student kernels (auto: when running as root; off: warn loudly)")
     p.add_argument("--mem-mb", type=int, default=4096, help="memory (address space) cap per kernel, MiB")
     p.add_argument("--nproc", type=int, default=256, help="process/thread cap per kernel")
+    p.add_argument("--no-canary", dest="canary", action="store_false",
+                   help="do not grade the reference solution first (the canary stops a batch whose environment "
+                        "is broken, and sets each cell's time limit from the reference's)")
 
     p = sub.add_parser("check", help="run a notebook's visible tests; exit 1 naming the failing exercises")
     p.add_argument("notebook", type=Path)
@@ -54,11 +58,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"released {path}")
         return 0
     if args.command == "grade":
+        from .canary import STOP_HELP, BatchStopped
         from .grade import Options, grade
 
         opts = Options(mode=args.mode, timeout=args.timeout, cell_timeout=args.cell_timeout, jobs=max(1, args.jobs),
-                       force=args.force, sandbox=args.sandbox, mem_mb=args.mem_mb, nproc=args.nproc)
-        grade(args.submissions, args.out, aids=args.assignments, opts=opts, roster=args.roster)
+                       force=args.force, sandbox=args.sandbox, mem_mb=args.mem_mb, nproc=args.nproc,
+                       canary=args.canary)
+        try:
+            grade(args.submissions, args.out, aids=args.assignments, opts=opts, roster=args.roster)
+        except BatchStopped as stop:
+            print(f"\n{stop}\n\n{STOP_HELP}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "check":
         from .check import check

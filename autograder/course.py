@@ -39,8 +39,14 @@ def nbgrader_config(root: Path, source: str = "source", release: str = "release"
 
 
 def kernel_env(mode: str = "fast") -> dict[str, str]:
-    """os.environ plus the course kernel settings, in the given mode."""
+    """os.environ plus the course kernel settings, in the given mode.
+
+    ``PYTHONPATH`` puts this checkout first, so a kernel imports this checkout's ``cnnkit``
+    as the grader does, whatever the venv's editable install points at (a venv shared
+    with, or symlinked from, another clone of the course points at that clone).
+    """
     env = dict(os.environ)
     env.update(KERNEL_ENV)
     env["COURSE_MODE"] = mode
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
     return env

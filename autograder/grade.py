@@ -40,6 +40,7 @@ from pathlib import Path
 import nbformat
 
 from . import course
+from .canary import BatchStopped
 from .release import release
 
 CSV_FIELDS = ["student_id", "assignment", "score", "max_score", "auto_score", "auto_max_score",
@@ -58,6 +59,7 @@ class Options:
     mem_mb: int = 4096
     nproc: int = 256
     uid_base: int = 61000
+    canary: bool = True          # grade the reference solution first; stop if it loses points
 
 
 @dataclass
@@ -150,6 +152,8 @@ class Grader:
         self.started = time.monotonic()
         self.sandboxed = False
         self.workers: dict[int, _Worker | None] = {}
+        self.limits: dict[str, tuple[dict[str, int], int]] = {}   # per assignment, from the canary
+        self.stopped: str | None = None                           # why the batch stopped, if it did
 
     # --- one job ----------------------------------------------------------------------
     def _cached(self, sid: str, aid: str, digest: str) -> Row | None:
@@ -200,6 +204,8 @@ class Grader:
         slot = self.slots.get()
         start = time.monotonic()
         try:
+            if self.stopped:
+                raise BatchStopped(self.stopped)
             result = self._run_worker(nb, sid, aid, slot)
         finally:
             self.slots.put(slot)
@@ -207,6 +213,13 @@ class Grader:
         if not result.get("ok"):  # not cached: a rerun tries again
             row.status = f"ungradable: {result.get('reason', 'unknown error')}"
             return row
+        first = result.get("first_error") or {}
+        if first.get("environment"):
+            # A cell as released, before any student code, failed: the environment broke
+            # (the canary passed earlier). Grading on would hand out zeros: stop instead.
+            self.stopped = (f"{sid} {aid}: cell {first['index']} (released code, before any of the student's) "
+                            f"raised {first['ename']}: {first['evalue']}")
+            raise BatchStopped(self.stopped)
         cells = result["grades"]
         for g in cells:
             if g["cell"] in checks.deleted_tests:
@@ -228,7 +241,7 @@ class Grader:
         self._save(row)
         return row
 
-    def _run_worker(self, nb, sid: str, aid: str, slot: int) -> dict:
+    def _run_worker(self, nb, sid: str, aid: str, slot: int, copy_out: bool = True) -> dict:
         with tempfile.TemporaryDirectory(prefix="job-", dir=self.workroot) as tmp:
             ws = Path(tmp)
             shutil.copy2(self.template / "gradebook.db", ws / "gradebook.db")
@@ -237,8 +250,10 @@ class Grader:
             dest.mkdir(parents=True)
             nbformat.write(nb, dest / f"{aid}.ipynb")
             uid = self.opts.uid_base + slot
+            cell_limits, cell_timeout = self.limits.get(aid, ({}, self.opts.cell_timeout))
             job = {"workspace": str(ws), "assignment": aid, "student": sid, "mode": self.opts.mode,
-                   "cell_timeout": self.opts.cell_timeout, "sandbox": self.sandboxed, "job_dir": str(ws / "jail"),
+                   "cell_timeout": cell_timeout, "cell_limits": cell_limits,
+                   "sandbox": self.sandboxed, "job_dir": str(ws / "jail"),
                    "uid": uid, "mem_mb": self.opts.mem_mb, "nproc": self.opts.nproc,
                    "result": str(ws / "result.json")}
             (ws / "jail").mkdir(mode=0o700)
@@ -261,7 +276,7 @@ class Grader:
                     self.workers[slot] = None
                     return {"ok": False, "reason": reason}
                 result = json.loads(result_path.read_text())
-                for sub, name in (("feedback", f"{aid}.html"), ("autograded", f"{aid}.ipynb")):
+                for sub, name in (("feedback", f"{aid}.html"), ("autograded", f"{aid}.ipynb")) if copy_out else ():
                     src = ws / sub / sid / aid / name  # only the grader's own files, never student-made ones
                     target = self.out / sub / sid / aid / name
                     if src.is_file():
@@ -273,6 +288,45 @@ class Grader:
                     from .sandbox import kill_uid
 
                     kill_uid(uid)
+
+    # --- the canary -------------------------------------------------------------------
+    def _canary(self) -> None:
+        """Grade each assignment's reference solution first (autograder.canary); set the
+        per-cell time limits from it; raise BatchStopped if any reference loses points."""
+        from . import canary
+        from .sandbox import data_files
+
+        settings = {"mode": self.opts.mode, "sandboxed": self.sandboxed, "mem_mb": self.opts.mem_mb,
+                    "nproc": self.opts.nproc, "cell_timeout": self.opts.cell_timeout}
+        env = canary.fingerprint(settings, data_files())
+        print(f"canary: grading the reference solution of {', '.join(self.aids)} first, as the students will be",
+              file=self.stream, flush=True)
+
+        def one(aid: str) -> tuple[str, str]:
+            path = canary.cache_path(aid, canary.release_digest(self.template, aid), env)
+            cached = canary.load_cached(path)
+            if cached is not None:
+                self.limits[aid] = canary.limits(cached["cell_seconds"], self.opts.cell_timeout)
+                return aid, f"passed (cached from {cached['when']})"
+            slot = self.slots.get()
+            start = time.monotonic()
+            try:
+                result = self._run_worker(canary.reference(aid), "canary", aid, slot, copy_out=False)
+            finally:
+                self.slots.put(slot)
+            seconds = time.monotonic() - start
+            problem = canary.failure(aid, result, self.points[aid][1])
+            if problem:
+                raise BatchStopped(problem)
+            canary.save(path, canary.record(result, seconds))
+            self.limits[aid] = canary.limits(result.get("cell_seconds", {}), self.opts.cell_timeout)
+            return aid, f"passed in {seconds:.1f} s"
+
+        with ThreadPoolExecutor(max_workers=self.opts.jobs) as pool:
+            for aid, how in pool.map(one, self.aids):
+                per, other = self.limits[aid]
+                span = f"{min(per.values(), default=other)}–{max(per.values(), default=other)} s"
+                print(f"canary {aid}: {how}; cell time limits {span}", file=self.stream, flush=True)
 
     # --- the batch ----------------------------------------------------------------------
     def _report(self, row: Row, total: int) -> None:
@@ -307,6 +361,11 @@ class Grader:
             if self.aids:
                 release(dest=self.template / "lessons", aids=self.aids, root=self.template)
                 self.points = {aid: _max_points(self.template, aid) for aid in self.aids}
+                if self.opts.canary:
+                    self._canary()
+                else:
+                    print("canary skipped (--no-canary): a broken environment would show only as wrong grades",
+                          file=self.stream, flush=True)
             pairs = [(sid, aid) for sid in self.students for aid in self.aids]
             total = len(pairs)
             print(f"Grading {len(self.students)} students × {len(self.aids)} assignments with {self.opts.jobs} "
@@ -314,8 +373,12 @@ class Grader:
                   file=self.stream, flush=True)
 
             def job(pair):
+                if self.stopped:
+                    return None
                 try:
                     row = self.grade_one(*pair)
+                except BatchStopped:
+                    return None
                 except Exception as err:  # the batch goes on, and the row says why
                     total_pts, auto_pts = self.points.get(pair[1], (0.0, 0.0))
                     row = Row(pair[0], pair[1], max_score=total_pts, auto_max_score=auto_pts,
@@ -325,6 +388,10 @@ class Grader:
 
             with ThreadPoolExecutor(max_workers=self.opts.jobs) as pool:
                 rows = list(pool.map(job, pairs))
+            if self.stopped:
+                done = sum(r is not None for r in rows)
+                raise BatchStopped(f"grading stopped: {self.stopped}\n{done} of {total} jobs had finished; "
+                                   "their results are kept in .results/ and a rerun resumes from there.")
         finally:
             for worker in self.workers.values():
                 if worker is not None:

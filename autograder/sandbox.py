@@ -68,12 +68,24 @@ def data_files() -> list[str]:
     return [os.path.realpath(found[1] / name) for name in FILES.values() if (found[1] / name).exists()]
 
 
+def course_package() -> str:
+    """The folder of the course package the grader grades with: this checkout's ``cnnkit``.
+
+    The kernel is made to import exactly this one (``PYTHONPATH`` = its parent, and only
+    this folder of the checkout is shown in the jail). It is not taken from the grader's
+    ``sys.path`` nor from the venv: a venv shared with another clone of the course has an
+    editable install pointing into that clone, which the jail does not show.
+    """
+    return str(course.REPO / "cnnkit")
+
+
 def kernel_env(mode: str, data_dir: str | None, home: str = "/tmp/home") -> dict[str, str]:
     """The clean environment of a student's kernel."""
     env = {k: v for k, v in os.environ.items() if k in KEPT_ENV}
     env.update(course.KERNEL_ENV)
     env.update(COURSE_MODE=mode, HOME=home, MPLCONFIGDIR=f"{home}/.matplotlib", KERAS_HOME=f"{home}/.keras",
-               PYTHONDONTWRITEBYTECODE="1", PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin")
+               PYTHONDONTWRITEBYTECODE="1", PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+               PYTHONPATH=os.path.dirname(course_package()))
     if data_dir:
         env["FASHION_MNIST_DIR"] = data_dir
     return env
@@ -115,8 +127,7 @@ class SandboxKernelManager(AsyncKernelManager):
     def _spec(self, cwd: str) -> dict:
         data = data_files()
         data_dir = os.path.dirname(data[0]) if data else None
-        cnnkit_dir = str(Path(__import__("cnnkit").__file__).resolve().parent)
-        expose = [sys.prefix, os.path.realpath(sys.base_prefix), cnnkit_dir, *self.expose_ro]
+        expose = [sys.prefix, os.path.realpath(sys.base_prefix), course_package(), *self.expose_ro]
         if data_dir:
             expose.append(data_dir)
         inside = f"/tmp/{self.workdir_name}"

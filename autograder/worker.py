@@ -43,6 +43,15 @@ def _configure(cfg, job: dict) -> None:
     cfg.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in defaults]
     cfg.GuardedExecute.timeout = job["cell_timeout"]
     cfg.GuardedExecute.startup_timeout = 120
+    # The names the release's own cells import (np, passed, …): each test runs with the
+    # grader's binding of them, never the student's. The source notebook also has the
+    # hidden tests' imports.
+    import nbformat
+
+    from .screen import release_imports
+
+    source = Path(job["workspace"]) / "source" / job["assignment"] / f"{job['assignment']}.ipynb"
+    cfg.GuardedExecute.trusted_imports = release_imports(nbformat.read(source, as_version=4))
     cfg.LimitOutput.max_lines = 1000
     if job["sandbox"]:
         from .sandbox import SandboxKernelManager
@@ -77,6 +86,39 @@ def _timeouts_and_crashes(notebook_path: Path) -> tuple[list[str], list[str]]:
     return timeouts, crashes
 
 
+def _executed(notebook_path: Path, source_path: Path) -> dict:
+    """What the executed notebook says about the run itself: each code cell's seconds (by
+    cell key, for the canary's time limits) and the first error, with whether it happened
+    before any student-written code ran, in a cell left as released (then the grading
+    environment is at fault, not the student)."""
+    import nbformat
+
+    from .check import ANSI
+    from .execute import cell_key
+
+    nb = nbformat.read(notebook_path, as_version=4)
+    source = nbformat.read(source_path, as_version=4)
+    released = {c.source for c in source.cells if c.cell_type == "code"
+                and not c.metadata.get("nbgrader", {}).get("solution")}
+    seconds, first, student_ran = {}, None, False
+    for index, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        spent = cell.metadata.get("autograder", {}).get("seconds")
+        if spent is not None:
+            seconds[cell_key(cell)] = spent
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors and first is None:
+            evalue = ANSI.sub("", str(errors[0].get("evalue", ""))).strip().splitlines()
+            first = {"index": index, "grade_id": meta.get("grade_id", ""), "ename": errors[0].get("ename", "Error"),
+                     "evalue": (evalue[0] if evalue else "")[:300],
+                     "environment": not student_ran and cell.source in released}
+        if meta.get("solution") or cell.source not in released:
+            student_ran = True
+    return {"cell_seconds": seconds, "first_error": first}
+
+
 def run(job: dict) -> dict:
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde, GenerateFeedback
@@ -88,6 +130,8 @@ def run(job: dict) -> dict:
     ws, aid, sid = Path(job["workspace"]), job["assignment"], job["student"]
     cfg = course.nbgrader_config(ws)
     _configure(cfg, job)
+    # Time limits per cell, from the canary's run of the reference (autograder.canary).
+    cfg.GuardedExecute.cell_limits = job.get("cell_limits") or {}
 
     def app_for(cls):
         coursedir = CourseDirectory(config=cfg)
@@ -117,8 +161,10 @@ def run(job: dict) -> dict:
                     "auto_score": None if g.auto_score is None else float(g.auto_score),
                     "needs_manual_grade": bool(g.needs_manual_grade),
                 })
-    timeouts, crashes = _timeouts_and_crashes(ws / "autograded" / sid / aid / f"{aid}.ipynb")
+    executed = ws / "autograded" / sid / aid / f"{aid}.ipynb"
+    timeouts, crashes = _timeouts_and_crashes(executed)
     return {"ok": True, "grades": grades, "timeouts": timeouts, "crashes": crashes,
+            **_executed(executed, ws / "source" / aid / f"{aid}.ipynb"),
             "feedback_ok": bool(feedback["success"]),
             "feedback_error": "" if feedback["success"] else _reason(feedback)}
 

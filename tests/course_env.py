@@ -7,3 +7,10 @@ import os
 os.environ["COURSE_MODE"] = "fast"
 os.environ["FASHION_MNIST_NO_DOWNLOAD"] = "1"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+
+# The canary's cache (autograder/canary.py) starts empty in every test session, so a run
+# never depends on what an earlier run on this machine left in ~/.cache.
+if "AUTOGRADER_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["AUTOGRADER_CACHE"] = tempfile.mkdtemp(prefix="canary-cache-")
