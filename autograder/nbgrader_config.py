@@ -30,10 +30,13 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.Execute.timeout = 600
 c.Execute.interrupt_on_timeout = True
 
-# Feedback must never show hidden tests: neither their code nor their tracebacks.
+# Feedback must never show hidden tests: neither their code, nor their tracebacks, nor
+# an output line that quotes them (student code can read the test calling it and print
+# it later). HideHiddenTestLines needs the hidden code, so it runs before ClearHiddenTests.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "autograder.preprocessors.HideHiddenTestErrors",
+    "autograder.preprocessors.HideHiddenTestLines",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "nbgrader.preprocessors.ClearHiddenTests",
 ]
