@@ -6,13 +6,19 @@
 - :func:`tampering` reads the student-written code for attempts to change how grading
   works: patching numpy/builtins/IPython/TF, input or AST transformers, disabling
   tracebacks, dynamic code (exec/eval/compile/__import__), reading grader signals such
-  as NBGRADER_EXECUTION. Any hit gives the status ``tampered: <what>`` so an instructor
-  looks; the execute step's guard already undoes the common patches at run time.
+  as NBGRADER_EXECUTION, reading the code that calls it (IPython's input history, the
+  caller's frame), and rebinding a name the tests use: one the release imports (``np``,
+  ``passed``…) or a builtin, by any statement that binds a global name. Any hit gives
+  the status ``tampered: <what>`` so an instructor looks; the execute step's guard
+  already undoes the common patches and rebindings at run time.
+- :func:`release_imports` lists the import statements of the release's own cells: the
+  names the tests rely on, which the execute step binds itself before each test.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 from dataclasses import dataclass, field
 
 import nbformat
@@ -21,9 +27,18 @@ PATCHABLE = {"np", "numpy", "tf", "tensorflow", "keras", "scipy", "builtins", "s
              "unittest", "pytest", "nbgrader", "cnnkit", "testing"}
 SUSPECT_ATTRS = {"input_transformers_cleanup", "input_transformers_post", "ast_transformers", "showtraceback",
                  "_showtraceback", "showsyntaxerror", "excepthook", "register_magic_function", "set_custom_exc",
-                 "__builtins__", "_course_guard", "events"}
+                 "__builtins__", "_course_guard", "events",
+                 # the caller's code and namespace, IPython's own machinery
+                 "f_back", "f_globals", "f_locals", "f_builtins", "f_lineno", "f_trace", "_getframe", "currentframe",
+                 "settrace", "setprofile", "meta_path", "user_ns", "user_global_ns", "user_module", "push",
+                 "user_expressions", "run_cell", "run_code", "run_ast_nodes", "history_manager",
+                 "display_formatter"}
 DYNAMIC = {"exec", "eval", "compile", "__import__", "setattr", "delattr", "globals", "vars"}
 SIGNAL_WORDS = ("NBGRADER", "_course_guard", "autograded", "gradebook")
+SUSPECT_IMPORTS = {"importlib", "gc", "inspect", "linecache"}
+HISTORY = {"In", "Out", "_ih", "_oh", "_i", "_ii", "_iii"}  # IPython's input/output history
+# Names a test relies on besides the release's imports: builtins (and IPython's additions).
+BUILTIN_NAMES = {n for n in dir(builtins) if n != "_"} | {"__builtins__", "display", "get_ipython"}
 
 
 @dataclass
@@ -78,11 +93,64 @@ def restore_metadata(submission, release) -> None:
             del cell.metadata["nbgrader"]
 
 
-def student_code(submission, release) -> list[tuple[str, str]]:
-    """(label, source) of every code cell the student wrote: solution cells and added cells."""
+def release_imports(release) -> list[str]:
+    """The import statements of the notebook's own code cells (every code cell but the
+    solution cells), each once, in order: what the tests rely on being the real thing."""
+    found: list[str] = []
+    for cell in release.cells:
+        if cell.cell_type != "code" or _meta(cell).get("solution"):
+            continue
+        try:
+            tree = ast.parse(_to_python(cell.source))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
+                stmt = ast.unparse(node)
+                if stmt not in found:
+                    found.append(stmt)
+    return found
+
+
+def import_bindings(statements: list[str]) -> dict[str, set[str]]:
+    """{name: dotted paths it is bound to} by these import statements, e.g.
+    ``import numpy as np`` → {"np": {"numpy"}}, ``from cnnkit import modes`` →
+    {"modes": {"cnnkit.modes"}}."""
+    out: dict[str, set[str]] = {}
+    for stmt in statements:
+        try:
+            nodes = ast.parse(stmt).body
+        except SyntaxError:
+            continue
+        for node in nodes:
+            for name, path in _bound_by_import(node):
+                if name != "*":
+                    out.setdefault(name, set()).add(path)
+    return out
+
+
+def _bound_by_import(node) -> list[tuple[str, str]]:
+    if isinstance(node, ast.Import):
+        return [(a.asname, a.name) if a.asname else (a.name.split(".")[0], a.name.split(".")[0]) for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        base = "." * (node.level or 0) + (node.module or "")
+        return [("*", base) if a.name == "*" else (a.asname or a.name, f"{base}.{a.name}") for a in node.names]
+    return []
+
+
+class StudentCode(list):
+    """student_code()'s list of (label, source), carrying the release's import bindings."""
+
+    bindings: dict[str, set[str]] = {}
+
+
+def student_code(submission, release) -> StudentCode:
+    """(label, source) of every code cell the student wrote: solution cells and added cells.
+    The list's ``bindings`` are the release's imports, for :func:`tampering`."""
     locked = {_meta(c)["grade_id"] for c in release.cells if _meta(c).get("grade_id") and _meta(c).get("locked")}
     released_sources = {c.source for c in release.cells if c.cell_type == "code"}
-    cells = []
+    cells = StudentCode()
+    cells.bindings = import_bindings(release_imports(release))
     for i, cell in enumerate(submission.cells):
         if cell.cell_type != "code":
             continue
@@ -121,8 +189,112 @@ def _dotted(node) -> str:
         return "?"
 
 
-def tampering(cells: list[tuple[str, str]]) -> list[str]:
-    """What in the student's code tries to change grading; empty if nothing."""
+class _Rebinds(ast.NodeVisitor):
+    """Statements that bind a global name among ``protected``: assignment (plain,
+    augmented, annotated, unpacking), for/with/except/match targets, walrus, def, class,
+    import, and the same inside a function that declares the name ``global``."""
+
+    def __init__(self, protected: set[str], bindings: dict[str, set[str]]):
+        self.protected, self.bindings = protected, bindings
+        self.scopes: list[tuple[str, set[str]]] = []  # (kind, names declared global)
+        self.found: list[str] = []
+
+    def _is_global(self, name: str, skip_comprehensions: bool = False) -> bool:
+        for kind, declared in reversed(self.scopes):
+            if kind == "comprehension":
+                if skip_comprehensions:
+                    continue
+                return False
+            return name in declared
+        return True
+
+    def _bind(self, name: str | None, how: str = "", walrus: bool = False) -> None:
+        if name and name in self.protected and self._is_global(name, skip_comprehensions=walrus):
+            if not how and any(kind != "comprehension" for kind, _ in self.scopes):
+                how = "global in a function"
+            what = "builtin " + name if name in BUILTIN_NAMES and name not in self.bindings else name
+            text = f"rebinds {what}" + (f" ({how})" if how else "")
+            if text not in self.found:
+                self.found.append(text)
+
+    def _scope(self, kind: str, node, body) -> None:
+        declared: set[str] = set()
+        stack = list(body)
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ast.Global):
+                declared.update(n.names)
+            elif not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                stack.extend(ast.iter_child_nodes(n))
+        self.scopes.append((kind, declared))
+        self.generic_visit(node)
+        self.scopes.pop()
+
+    def visit_FunctionDef(self, node):
+        self._bind(node.name, "def")
+        self._scope("function", node, node.body)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node):
+        self._bind(node.name, "class")
+        self._scope("class", node, node.body)
+
+    def visit_Lambda(self, node):
+        self._scope("function", node, [])
+
+    def _comprehension(self, node):
+        self._scope("comprehension", node, [])
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Store):
+            self._bind(node.id)
+
+    def visit_NamedExpr(self, node):
+        if isinstance(node.target, ast.Name):
+            self._bind(node.target.id, "walrus", walrus=True)
+        self.visit(node.value)
+
+    def visit_ExceptHandler(self, node):
+        self._bind(node.name, "except … as")
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node):
+        self._bind(node.name, "match")
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node):
+        self._bind(node.name, "match")
+
+    def visit_MatchMapping(self, node):
+        self._bind(node.rest, "match")
+        self.generic_visit(node)
+
+    def _import(self, node):
+        for name, path in _bound_by_import(node):
+            if name == "*":
+                if self._is_global("*") and node.module not in ("__future__",):
+                    text = f"star import from {path} (may rebind the names tests use)"
+                    if text not in self.found:
+                        self.found.append(text)
+            elif path not in self.bindings.get(name, ()):  # the release's own import is fine
+                self._bind(name, "import")
+
+    visit_Import = visit_ImportFrom = _import
+
+
+def tampering(cells: list[tuple[str, str]], bindings: dict[str, set[str]] | None = None) -> list[str]:
+    """What in the student's code tries to change grading; empty if nothing.
+
+    ``bindings`` are the release's imports (:func:`import_bindings`); by default those
+    that :func:`student_code` attached to ``cells``.
+    """
+    if bindings is None:
+        bindings = getattr(cells, "bindings", {})
+    protected = set(bindings) | BUILTIN_NAMES
+    patchable = PATCHABLE | {"__main__"}
     found: list[str] = []
 
     def hit(label: str, what: str) -> None:
@@ -139,14 +311,23 @@ def tampering(cells: list[tuple[str, str]]) -> list[str]:
             tree = ast.parse(code)
         except SyntaxError:
             continue  # it will fail when run; not tampering
+        rebinds = _Rebinds(protected, bindings)
+        rebinds.visit(tree)
+        for what in rebinds.found:
+            hit(label, what)
         for node in ast.walk(tree):
             targets = []
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
                 targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for t in targets:
+                if (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Call) and isinstance(t.value.func, ast.Name)
+                        and t.value.func.id in ("globals", "vars") and isinstance(t.slice, ast.Constant)
+                        and t.slice.value in protected):
+                    hit(label, f"rebinds {t.slice.value} ({t.value.func.id}()[...])")
                 if isinstance(t, (ast.Attribute, ast.Subscript)):
                     root = _root_name(t)
-                    if root in PATCHABLE or root == "get_ipython" or (isinstance(t, ast.Attribute) and t.attr in SUSPECT_ATTRS):
+                    if (root in patchable or root == "get_ipython"
+                            or (isinstance(t, ast.Attribute) and (t.attr in SUSPECT_ATTRS or root in bindings))):
                         hit(label, f"patches {_dotted(t)}")
             if isinstance(node, ast.Attribute) and node.attr in SUSPECT_ATTRS:
                 if not any(f.startswith(f"patches {_dotted(node)} ") for f in found):
@@ -158,10 +339,12 @@ def tampering(cells: list[tuple[str, str]]) -> list[str]:
                     hit(label, f"uses {fn.id}()")
                 if isinstance(fn, ast.Attribute) and fn.attr in ("reload", "import_module"):
                     hit(label, f"uses {_dotted(fn)}()")
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in HISTORY:
+                hit(label, f"reads IPython's history ({node.id})")
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 for mod in mods:
-                    if mod.split(".")[0] in ("importlib", "gc"):
+                    if mod.split(".")[0] in SUSPECT_IMPORTS:
                         hit(label, f"imports {mod}")
     return found
 
@@ -170,5 +353,5 @@ def screen(submission_path, release_path) -> Screen:
     sub = nbformat.read(submission_path, as_version=4)
     rel = nbformat.read(release_path, as_version=4)
     result = structure(sub, rel)
-    result.tampering = tampering(student_code(sub, rel))
+    result.tampering = tampering(student_code(sub, rel))  # with the release's imports
     return result
