@@ -1,36 +1,57 @@
 """The execute step used for grading: nbgrader's Execute, hardened.
 
-- **Timeouts and crashes don't end the notebook.** A cell that runs past the per-cell
-  timeout, or during which the kernel dies (``os._exit``, a segfault, the memory cap),
-  gets an error output (``CellTimeoutError`` / ``KernelDied``); the kernel is restarted,
-  the cells before it are replayed (outputs discarded), and execution goes on with the
-  next cell. Later exercises are graded; the broken one scores 0.
+- **Timeouts and crashes don't end the notebook.** A cell that runs past its time limit
+  (``cell_limits`` by :func:`cell_key`, else ``timeout``), or during which the kernel
+  dies (``os._exit``, a segfault, the memory cap), gets an error output
+  (``CellTimeoutError`` / ``KernelDied``); the kernel is restarted, the cells before it
+  are replayed (outputs discarded), and execution goes on with the next cell. Later
+  exercises are graded; the broken one scores 0. Each cell's wall time is kept in
+  ``cell.metadata["autograder"]["seconds"]``.
 - **Output is capped** per cell while it streams in, so 10⁷ printed lines or a 50 MB
   image cannot exhaust the grader's memory.
-- **Guard before every test cell.** A silent request restores what student code may
-  have patched: numpy's comparison and testing functions, builtins, IPython's
-  traceback display, input/AST transformers and event callbacks (saved by a start-up
-  line that runs before any student code).
+- **Hidden tests print nothing into the notebook.** A test cell with hidden tests runs
+  as up to three executions in the same kernel: the visible checks, the hidden tests
+  (``store_history=False``), the rest (``passed(...)``), stopping at the first error as
+  one cell would. What the hidden part prints (student code can read the test that
+  calls it and print it) is kept out of the cell's outputs; the instructor's copy has
+  it in ``cell.metadata["autograder"]["hidden_outputs"]``. A hidden failure becomes one
+  error output: its name, and its message without any line that quotes a hidden test.
+- **Test cells use the grader's names, not the student's.** Before and after each part
+  of a test cell, a silent guard request restores what student code may have patched
+  or rebound: the names the release's own cells import (``trusted_imports``; bound to
+  the module objects the import system loaded, and their ``sys.modules`` entries),
+  builtins and names shadowing them, numpy's functions, IPython's traceback display,
+  input/AST transformers and event callbacks. What the guard finds changed *after* a
+  part was changed while the test ran: the cell then fails (``TestTampered``).
 - **stderr in a test cell is not a failure.** nbgrader zeroes a test cell that printed
   to stderr (a DeprecationWarning, say); here only an error counts.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
+import hashlib
+import re
+import time
 
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbclient.util import run_sync
+from nbclient.exceptions import CellExecutionComplete, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
+from nbformat.v4 import output_from_msg
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Dict, Integer, List, Unicode
 
+from .preprocessors import BEGIN_WORDS, END_WORDS, hidden_keys, quotes
+
+# Runs in the kernel before any student code (IPKernelApp.exec_lines). __IMPORTS__ is
+# replaced by the list of the release's import statements.
 GUARD_SETUP = r'''
-def _course_guard_install():
-    import builtins, sys, types
+def _course_guard_install(imports):
+    import ast, builtins, copy, sys, types
     import numpy, numpy.testing
     ip = get_ipython()
     g = types.ModuleType("_course_guard")
+    MISSING = object()
     g.np = {n: getattr(numpy, n) for n in ("allclose", "isclose", "array_equal", "array_equiv", "all", "any",
                                           "abs", "max", "min", "sum", "asarray", "array", "isfinite")}
     g.npt = {n: getattr(numpy.testing, n) for n in dir(numpy.testing) if n.startswith("assert")}
@@ -40,34 +61,188 @@ def _course_guard_install():
     g.ast = list(ip.ast_transformers)
     g.events = {k: list(v) for k, v in ip.events.callbacks.items()}
     g.excepthook = sys.excepthook
+    g.ns, g.user_module = ip.user_ns, ip.user_module
+    fmt = ip.display_formatter
+    g.formatter = (fmt, dict(fmt.formatters))
+    plain = fmt.formatters["text/plain"]
+    g.printers = {k: dict(getattr(plain, k)) for k in ("type_printers", "deferred_printers", "singleton_printers")}
+    # Builtin names a user_ns entry may shadow, and what IPython itself put there.
+    g.shadow = {k for k in vars(builtins) if not k.startswith("_")}
+    g.ns0 = {k: g.ns[k] for k in g.shadow if k in g.ns}
+
+    # --- the names the release imports, bound to what the import system loaded -----
+    bindings, watch, wanted = [], set(), {}
+    for stmt in imports:
+        try:
+            nodes = ast.parse(stmt).body
+        except SyntaxError:
+            continue
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    parts = a.name.split(".")
+                    watch.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+                    bindings.append((a.asname, a.name, None) if a.asname else (parts[0], parts[0], None))
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                parts = node.module.split(".")
+                watch.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+                for a in node.names:
+                    if a.name != "*":
+                        watch.add(node.module + "." + a.name)
+                        wanted.setdefault(node.module, set()).add(a.name)
+                        bindings.append((a.asname or a.name, node.module, a.name))
+    g.bindings, g.watch = bindings, watch
+    g.genuine, g.attrs, g.found = {}, {}, set()
+
+    def keep(name, module):
+        g.genuine[name] = module
+        d = getattr(module, "__dict__", {})
+        g.attrs[name] = {a: d[a] for a in wanted.get(name, ()) if a in d}
+
+    for name in watch:
+        if name in sys.modules:  # loaded before any student code: genuine
+            keep(name, sys.modules[name])
+            g.found.add(name)
+    recording = {}
+
+    def recording_class(cls):
+        if cls not in recording:
+            def exec_module(self, module, _cls=cls):
+                _cls.exec_module(self, module)
+                keep(module.__name__, sys.modules.get(module.__name__, module))
+            recording[cls] = type(cls.__name__, (cls,), {"exec_module": exec_module})
+        return recording[cls]
+
+    class Recorder:
+        """First on sys.meta_path: notes the module objects the import system loads for the watched names."""
+        def find_spec(self, name, path=None, target=None):
+            if name not in g.watch or name in g.genuine:
+                return None
+            try:
+                for finder in sys.meta_path:
+                    find = getattr(finder, "find_spec", None)
+                    if finder is self or find is None:
+                        continue
+                    spec = find(name, path, target)
+                    if spec is not None:
+                        break
+                else:
+                    return None
+                g.found.add(name)
+                loader = copy.copy(spec.loader)
+                loader.__class__ = recording_class(type(spec.loader))
+                spec.loader = loader
+                return spec
+            except Exception:
+                return None
+    g.finder = Recorder()
+    sys.meta_path.insert(0, g.finder)
+
+    def trusted():
+        out, clash = {}, set()
+        for name, mod, attr in g.bindings:
+            value = g.genuine.get(mod if attr is None else mod + "." + attr, MISSING)
+            if value is MISSING and attr is not None:
+                value = g.attrs.get(mod, {}).get(attr, MISSING)
+            if value is MISSING:
+                continue
+            if name in out and out[name] is not value:
+                clash.add(name)
+            out[name] = value
+        for name in clash:
+            del out[name]
+        return out
+
     def restore():
+        """Undo what student code changed; return what had to be undone."""
+        changed = []
         for k, v in g.np.items():
-            setattr(numpy, k, v)
+            if getattr(numpy, k, None) is not v:
+                setattr(numpy, k, v)
+                changed.append("numpy." + k)
         for k, v in g.npt.items():
-            setattr(numpy.testing, k, v)
+            if getattr(numpy.testing, k, None) is not v:
+                setattr(numpy.testing, k, v)
+                changed.append("numpy.testing." + k)
         for k in list(vars(builtins)):
             if k not in g.builtins:
                 delattr(builtins, k)
+                changed.append("builtins." + k)
         for k, v in g.builtins.items():
-            if vars(builtins).get(k) is not v:
+            if vars(builtins).get(k, MISSING) is not v:
                 setattr(builtins, k, v)
+                if k not in ("exit", "quit", "get_ipython"):  # IPython adds and removes these itself
+                    changed.append("builtins." + k)
         for attr in ("showtraceback", "_showtraceback", "showsyntaxerror", "run_cell", "run_cell_async",
-                     "run_ast_nodes", "run_code", "transform_cell", "transform_ast", "should_run_async"):
-            ip.__dict__.pop(attr, None)
+                     "run_ast_nodes", "run_code", "transform_cell", "transform_ast", "should_run_async",
+                     "user_expressions", "_format_user_obj"):
+            if ip.__dict__.pop(attr, None) is not None:
+                changed.append("get_ipython()." + attr)
         ip.input_transformers_cleanup[:] = g.cleanup
         ip.input_transformers_post[:] = g.post
         ip.ast_transformers[:] = g.ast
         for k, v in g.events.items():
             ip.events.callbacks[k][:] = v
         sys.excepthook = g.excepthook
-        return "restored"
+        fmt, formatters = g.formatter
+        ip.display_formatter = fmt
+        fmt.__dict__.pop("format", None)
+        fmt.formatters.clear()
+        fmt.formatters.update(formatters)
+        for k, v in g.printers.items():
+            getattr(plain, k).clear()
+            getattr(plain, k).update(v)
+        plain.__dict__.pop("__call__", None)
+        if ip.user_ns is not g.ns or ip.user_module is not g.user_module:
+            ip.user_ns, ip.user_module = g.ns, g.user_module
+            changed.append("get_ipython().user_ns")
+        ns = g.ns
+        if ns.get("__builtins__") is not builtins:
+            ns["__builtins__"] = builtins
+            changed.append("__builtins__")
+        if sys.meta_path[:1] != [g.finder]:
+            sys.meta_path[:] = [g.finder] + [f for f in sys.meta_path if f is not g.finder]
+            changed.append("sys.meta_path")
+        for name in g.watch:
+            mod = sys.modules.get(name, MISSING)
+            if name in g.genuine:
+                if mod is not g.genuine[name]:
+                    sys.modules[name] = g.genuine[name]
+                    changed.append("sys.modules[%r]" % name)
+            elif mod is not MISSING and name not in g.found:
+                del sys.modules[name]  # put there by hand, not loaded: the next import loads the real one
+                changed.append("sys.modules[%r]" % name)
+        names = trusted()
+        for k, v in names.items():
+            if ns.get(k, MISSING) is not v:
+                ns[k] = v
+                changed.append(k)
+        for k in g.shadow:
+            if k in names or k not in ns:
+                continue
+            if k not in g.ns0:
+                del ns[k]
+                changed.append(k)
+            elif ns[k] is not g.ns0[k]:
+                ns[k] = g.ns0[k]
+                changed.append(k)
+        return changed
+
     g.restore = restore
     sys.modules["_course_guard"] = g
-_course_guard_install()
+_course_guard_install(__IMPORTS__)
 del _course_guard_install
 '''
 
 GUARD_CALL = "__import__('sys').modules['_course_guard'].restore()"
+PASS_LINE = "\npass\n"  # ends a part that is not the cell's last: it displays no value
+
+
+def cell_key(cell) -> str:
+    """What identifies a cell across notebooks: its nbgrader grade id, or a digest of its
+    source (the unchanged teaching cells). The canary's time limits are keyed by it."""
+    gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+    return gid or "sha1:" + hashlib.sha1(cell.source.encode()).hexdigest()[:16]
 
 
 def _is_test_cell(cell) -> bool:
@@ -75,12 +250,60 @@ def _is_test_cell(cell) -> bool:
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
+def split_test_cell(source: str) -> list[tuple[bool, str]] | None:
+    """A test cell's code as (hidden, code) parts, in order, without the marker lines;
+    None if a part is not valid Python on its own (a marker inside a block)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    parts: list[tuple[bool, list[str]]] = [(False, [])]
+    for line in source.splitlines(keepends=True):
+        if BEGIN_WORDS in line:
+            parts.append((True, []))
+        elif END_WORDS in line:
+            parts.append((False, []))
+        else:
+            parts[-1][1].append(line)
+    out = []
+    for hidden, lines in parts:
+        code = "".join(lines)
+        try:
+            body = ast.parse(TransformerManager().transform_cell(code)).body
+        except SyntaxError:
+            return None
+        if body:
+            out.append((hidden, code))
+    return out
+
+
+_NAME = re.compile(r"^[A-Za-z_][\w.]{0,79}$")
+
+
+def hidden_error(ename: str, evalue: str, keys) -> tuple[str, str]:
+    """An error raised during hidden tests, as the student may see it: the name, and the
+    message without its lines that quote a hidden test, capped."""
+    ename = ename if _NAME.match(ename or "") and not quotes(ename, keys) else "Error"
+    text = str(evalue)
+    if quotes(text, keys):  # keep what comes before the first line that quotes (or starts to)
+        lines = text.splitlines()
+        cut = next(i for i in range(len(lines) + 1) if quotes("\n".join(lines[:i + 1]), keys))
+        if cut < len(lines) and not quotes(lines[cut], keys):
+            cut = 0  # a quote spread over lines: where it starts is unknown
+        text = "\n".join(lines[:cut]).rstrip() + "\n[the rest quoted the hidden test and was removed]"
+    if len(text) > 500:
+        text = text[:500] + " …"
+    return ename, text.strip()
+
+
 class GuardedExecute(Execute):
-    """nbgrader's Execute with restarts after crashes and timeouts, output caps and guards."""
+    """nbgrader's Execute with restarts after crashes and timeouts, output caps, guards,
+    and hidden tests run apart."""
 
     max_output_bytes = Integer(2_000_000, help="output kept per cell; the rest is dropped").tag(config=True)
     guard = Bool(True, help="restore patched numpy/builtins/IPython state before each test cell").tag(config=True)
     max_restarts = Integer(5, help="kernel restarts allowed per notebook").tag(config=True)
+    cell_limits = Dict(help="seconds allowed per cell, by cell_key(); other cells get `timeout`").tag(config=True)
+    trusted_imports = List(Unicode(), help="import statements of the release's own cells: the names they bind "
+                                           "are rebound to the real objects before each test").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -88,11 +311,21 @@ class GuardedExecute(Execute):
         # interrupting and then waiting on a kernel that may ignore the interrupt.
         self.interrupt_on_timeout = False
         self.raise_on_iopub_timeout = False
+        self.timeout_func = self._timeout_for
+        self._budget: float | None = None
+        self._sink: list | None = None
+
+    def _limit(self, cell):
+        return self.cell_limits.get(cell_key(cell), self.timeout)
+
+    def _timeout_for(self, cell):
+        return self._budget if self._budget is not None else self._limit(cell)
 
     # --- kernel start-up: save the originals before any student code runs ---------
     def start_new_kernel(self, **kwargs):
         if self.guard and not any("exec_lines" in a for a in self.extra_arguments):
-            self.extra_arguments = [*self.extra_arguments, f"--IPKernelApp.exec_lines={GUARD_SETUP}"]
+            setup = GUARD_SETUP.replace("__IMPORTS__", repr(list(self.trusted_imports)))
+            self.extra_arguments = [*self.extra_arguments, f"--IPKernelApp.exec_lines={setup}"]
         return super().start_new_kernel(**kwargs)
 
     # --- the main loop --------------------------------------------------------------
@@ -100,12 +333,14 @@ class GuardedExecute(Execute):
         from nbclient import NotebookClient
 
         NotebookClient.__init__(self, nb, km)
+        self.timeout_func = self._timeout_for
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
-        self._bytes: dict[int, int] = {}
+        self._bytes: dict = {}
         self._completed: list[int] = []
         self._restarts = 0
         self._gave_up = False
+        self._keys = hidden_keys(nb)
         with self.setup_kernel():
             self.wait_for_reply(self.kc.kernel_info())
             for index, cell in enumerate(self.nb.cells):
@@ -119,29 +354,120 @@ class GuardedExecute(Execute):
         if self._gave_up:
             cell.outputs = [self._error("KernelDied", "not run: the kernel kept dying, grading stopped here")]
             return
-        if self.guard and _is_test_cell(cell):
-            self._guard()
+        self._spent = 0.0
         try:
-            self.execute_cell(cell, index, store_history=True)
+            if _is_test_cell(cell):
+                self._run_test(cell, index)
+            else:
+                self._execute(cell, index, store_history=True)
             self._completed.append(index)
         except CellTimeoutError:
-            cell.outputs.append(self._error("CellTimeoutError", f"this cell ran longer than {self.timeout} s and was stopped"))
+            cell.outputs.append(self._error("CellTimeoutError", f"this cell ran longer than {self._limit(cell)} s and was stopped"))
             self._restart(index)
         except DeadKernelError:
             cell.outputs.append(self._error(
                 "KernelDied", "the kernel died while running this cell (os._exit, a crash, or the memory cap); "
                               "it was restarted"))
             self._restart(index)
+        finally:
+            cell.metadata.setdefault("autograder", {})["seconds"] = round(self._spent, 2)
 
-    def _guard(self) -> None:
+    def _execute(self, cell, index: int, store_history: bool, sink: bool = False) -> dict | None:
+        """Execute one cell (or part of one); return the kernel's execute_reply. With
+        ``sink``, its outputs go to ``self._sink`` only, never into the notebook."""
+        self._reply = None
+        self._sink = [] if sink else None
+        self._bytes.pop(("sink", index), None)
+        start = time.monotonic()
+        try:
+            self.execute_cell(cell, index, store_history=store_history)
+        finally:
+            self._spent += time.monotonic() - start
+            self._budget = None
+        return self._reply
+
+    # --- test cells: visible part, hidden part, rest --------------------------------
+    def _run_test(self, cell, index: int) -> None:
+        parts = split_test_cell(cell.source)
+        if parts is None:  # cannot be split: run it whole, as hidden
+            parts = [(True, cell.source)]
+        limit = self._limit(cell)
+        outputs: list = []
+        hidden_outputs: list = []
+        count = None
+        history = True
+        try:
+            if self.guard and self._guard() is None:
+                outputs.append(self._error("GuardError", "the grader's guard could not run before this test; "
+                                                          "the test does not count"))
+                return
+            for i, (hidden, code) in enumerate(parts):
+                last = i == len(parts) - 1
+                part = copy.deepcopy(cell)
+                part.source = code if last else code.rstrip("\n") + PASS_LINE
+                part.outputs = []
+                if limit:
+                    self._budget = limit - self._spent
+                    if self._budget <= 0:
+                        raise CellTimeoutError("time limit used up by the parts before")
+                reply = self._execute(part, index, store_history=history and not hidden, sink=hidden)
+                if hidden:
+                    hidden_outputs += self._sink
+                else:
+                    history, count = False, part.get("execution_count")
+                    outputs += part.outputs
+                content = (reply or {}).get("content", {})
+                if content.get("status") == "error":
+                    if hidden:
+                        outputs.append(self._error(*hidden_error(content.get("ename", "Error"),
+                                                                 content.get("evalue", ""), self._keys)))
+                    return
+                if hidden and last:  # a number as the cell's value is nbgrader's partial credit
+                    outputs += [o for o in self._sink if o.get("output_type") == "execute_result"
+                                and _is_number(o.get("data", {}).get("text/plain", ""))]
+                if self.guard:
+                    changed = self._guard()
+                    if changed is None or changed:
+                        what = ", ".join(changed or ["the grader's guard"])[:300]
+                        outputs.append(self._error("TestTampered", f"changed while this test ran: {what}; "
+                                                                   "the test does not count"))
+                        return
+        finally:
+            self._sink = None
+            cell.outputs = outputs
+            cell.execution_count = count
+            if hidden_outputs:
+                cell.metadata.setdefault("autograder", {})["hidden_outputs"] = hidden_outputs
+            self.nb.cells[index] = cell
+
+    def _guard(self) -> list[str] | None:
+        """Restore what student code changed, in the kernel; the list of what was, or None
+        if the guard could not run."""
         try:
             msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"g": GUARD_CALL})
-            self.wait_for_reply(msg_id)
+            reply = self.wait_for_reply(msg_id)
+            value = reply["content"]["user_expressions"]["g"]
+            if value.get("status") != "ok":
+                return None
+            changed = ast.literal_eval(value["data"]["text/plain"])
+            return [str(c) for c in changed] if isinstance(changed, list) else None
+        except (CellTimeoutError, DeadKernelError):
+            raise
         except Exception as err:  # a guard failure must not stop grading
             self.log.warning("guard failed: %s", err)
+            return None
 
     def _restart(self, index: int) -> None:
+        spent = self._spent  # the replays are not the cell's time
+        try:
+            self._restart_kernel(index)
+        finally:
+            self._spent = spent
+
+    def _restart_kernel(self, index: int) -> None:
         self._restarts += 1
+        self._sink = None
+        self._budget = None
         self._cleanup_kernel()
         if self._restarts > self.max_restarts:
             self._gave_up = True
@@ -153,16 +479,39 @@ class GuardedExecute(Execute):
         for j in list(self._completed):  # rebuild the state the later cells need
             if j >= index:
                 continue
+            original = self.nb.cells[j]
             try:
-                self.execute_cell(copy.deepcopy(self.nb.cells[j]), j, store_history=False)
+                self._execute(copy.deepcopy(original), j, store_history=False, sink=True)
             except (CellTimeoutError, DeadKernelError):
                 self._completed.remove(j)
-                return self._restart(index)
+                return self._restart_kernel(index)
+            finally:
+                self._sink = None
+                self.nb.cells[j] = original  # replayed outputs are discarded
 
     # --- outputs ---------------------------------------------------------------------
     @staticmethod
     def _error(ename: str, evalue: str) -> NotebookNode:
         return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+    def process_message(self, msg, cell, cell_index):
+        if self._sink is None:
+            return super().process_message(msg, cell, cell_index)
+        # Sink mode (hidden tests, replays): keep the outputs aside; no display-id updates
+        # of other cells, no widget state, no output widgets.
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "status" and content.get("execution_state") == "idle":
+            raise CellExecutionComplete()
+        if kind in ("stream", "display_data", "execute_result", "error"):
+            key = ("sink", cell_index)
+            used = self._bytes.get(key, 0)
+            self._bytes[key] = used + len(str(content))
+            if used + len(str(content)) <= self.max_output_bytes:
+                try:
+                    self._sink.append(output_from_msg(msg))
+                except ValueError:
+                    pass
+        return None
 
     def output(self, outs, msg, display_id, cell_index):
         size = len(str(msg.get("content", "")))
@@ -178,9 +527,20 @@ class GuardedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     def on_cell_executed(self, **kwargs):
+        self._reply = kwargs.get("execute_reply")
+        if self._sink is not None:
+            return  # nbgrader would copy the reply's error into the outputs
         super().on_cell_executed(**kwargs)
         cell = kwargs["cell"]
         if _is_test_cell(cell):
             for out in cell.outputs:
                 if out.get("output_type") == "stream" and out.get("name") == "stderr":
                     out["name"] = "stdout"  # a warning is not a failed test
+
+
+def _is_number(text) -> bool:
+    try:
+        float("".join(text) if isinstance(text, list) else text)
+        return True
+    except (TypeError, ValueError):
+        return False
