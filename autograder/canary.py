@@ -41,7 +41,12 @@ FACTOR = 10       # × the reference's time for the same cell
 
 
 class BatchStopped(Exception):
-    """The grading environment is broken: no student may be graded in it. The message says why."""
+    """The grading environment is broken: no student may be graded in it. The message says
+    why; ``help`` says what it means and what to do."""
+
+    def __init__(self, message: str, help: str = ""):
+        super().__init__(message)
+        self.help = help or STOP_HELP
 
 
 def cache_dir() -> Path:
@@ -161,9 +166,13 @@ def record(result: dict, seconds: float) -> dict:
             "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
+CAUSES = ("Common causes: the kernel cannot import the course package or a library (a venv of another checkout, "
+          "a missing package), the Fashion-MNIST files are missing (make data), the wrong KERAS_BACKEND.")
 STOP_HELP = ("The reference solution must get every autograded point in this grading environment; it did not, so "
              "every student would have been marked down for the environment's fault. No student was graded.\n"
-             "Fix the environment and run the same command again (finished work is kept). Common causes: the "
-             "kernel cannot import the course package or a library (a venv of another checkout, a missing "
-             "package), the Fashion-MNIST files are missing (make data), the wrong KERAS_BACKEND.\n"
+             "Fix the environment and run the same command again (finished work is kept). " + CAUSES + "\n"
              "--no-canary skips this check (only if you know why the reference fails here).")
+MIDWAY_HELP = ("A cell as released, which runs before any of the student's code, failed: the grading environment "
+               "broke during the batch, and every later student would have been marked down for it. Grading "
+               "stopped; the students graded before are kept.\nFix the environment and run the same command "
+               "again: it resumes where it stopped. " + CAUSES)

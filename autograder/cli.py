@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"released {path}")
         return 0
     if args.command == "grade":
-        from .canary import STOP_HELP, BatchStopped
+        from .canary import BatchStopped
         from .grade import Options, grade
 
         opts = Options(mode=args.mode, timeout=args.timeout, cell_timeout=args.cell_timeout, jobs=max(1, args.jobs),
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             grade(args.submissions, args.out, aids=args.assignments, opts=opts, roster=args.roster)
         except BatchStopped as stop:
-            print(f"\n{stop}\n\n{STOP_HELP}", file=sys.stderr)
+            print(f"\n{stop}\n\n{stop.help}", file=sys.stderr)
             return 2
         return 0
     if args.command == "check":

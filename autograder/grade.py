@@ -40,7 +40,7 @@ from pathlib import Path
 import nbformat
 
 from . import course
-from .canary import BatchStopped
+from .canary import MIDWAY_HELP, BatchStopped
 from .release import release
 
 CSV_FIELDS = ["student_id", "assignment", "score", "max_score", "auto_score", "auto_max_score",
@@ -219,7 +219,7 @@ class Grader:
             # (the canary passed earlier). Grading on would hand out zeros: stop instead.
             self.stopped = (f"{sid} {aid}: cell {first['index']} (released code, before any of the student's) "
                             f"raised {first['ename']}: {first['evalue']}")
-            raise BatchStopped(self.stopped)
+            raise BatchStopped(self.stopped, MIDWAY_HELP)
         cells = result["grades"]
         for g in cells:
             if g["cell"] in checks.deleted_tests:
@@ -391,7 +391,7 @@ class Grader:
             if self.stopped:
                 done = sum(r is not None for r in rows)
                 raise BatchStopped(f"grading stopped: {self.stopped}\n{done} of {total} jobs had finished; "
-                                   "their results are kept in .results/ and a rerun resumes from there.")
+                                   "their results are kept in .results/ and a rerun resumes from there.", MIDWAY_HELP)
         finally:
             for worker in self.workers.values():
                 if worker is not None:

@@ -109,6 +109,16 @@ def test_missing_data_stops_the_batch_before_any_student(tmp_path):
         proc.stderr
     assert "No student was graded" in proc.stderr
     assert not (out / "grades.csv").exists() and not (out / ".results" / "ana").exists()
+    # Without the canary, the same failure in released code that runs before any of the
+    # student's (the data loading) still stops the batch instead of scoring ana 0.
+    midway = grade(subs, out, "--no-canary", cache=tmp_path / "cache",
+                   wrap=in_mount_namespace(f"mount -t tmpfs nodata {DATA}"),
+                   env_extra={"KERAS_HOME": str(empty_home), "FASHION_MNIST_DIR": ""})
+    assert midway.returncode == 2, midway.stdout + midway.stderr
+    assert re.search(r"grading stopped: ana 01_pixels: cell \d+ \(released code, before any of the student's\) "
+                     r"raised DataError", midway.stderr), midway.stderr
+    assert "the grading environment broke during the batch" in midway.stderr
+    assert not (out / "grades.csv").exists() and not (out / ".results" / "ana").exists()
 
 
 @root_only
@@ -133,13 +143,11 @@ def test_venv_symlinked_from_another_clone_grades_with_this_checkouts_package(tm
     normally. Before, the jail showed the clone's cnnkit while the kernel looked in the other
     clone's, and every student got 0 with status `graded`."""
     clone = tmp_path / "clone"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split("\n")
-    for name in filter(None, files):
-        src = REPO / name
-        if src.is_file() and not name.startswith(("lessons/", "tests/")):
-            (clone / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, clone / name)
+    caches = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "submitted", "autograded", "feedback",
+                                    "gradebook.db")
+    for part in ("autograder", "cnnkit", "solutions"):  # what grading needs of a checkout
+        shutil.copytree(REPO / part, clone / part, ignore=caches)
+    shutil.copy2(REPO / "pyproject.toml", clone / "pyproject.toml")
     (clone / ".venv").symlink_to(REPO / ".venv")
     # Mark the clone's package, to see which one the kernel imported.
     checks = clone / "cnnkit" / "checks.py"
