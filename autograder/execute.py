@@ -333,6 +333,10 @@ class GuardedExecute(Execute):
         from nbclient import NotebookClient
 
         NotebookClient.__init__(self, nb, km)
+        # That re-initialisation reloads the course config (interrupt_on_timeout = True for
+        # nbgrader's own commands): set the grader's timeout handling again.
+        self.interrupt_on_timeout = False
+        self.raise_on_iopub_timeout = False
         self.timeout_func = self._timeout_for
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
