@@ -4,15 +4,38 @@ default, quiet TensorFlow, no downloads, no timing metadata."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
+import re
 import tempfile
+from pathlib import Path
 
 import nbformat
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from . import course
+
+
+#: A TensorFlow/XLA C++ log line ("2026-11-26 10:01:02.345678: I tensorflow/core/util/port.cc:153] oneDNN
+#: custom operations are on…", or absl's "I0000 00:00:1764151262.123 …"): printed once per process on CPUs
+#: where oneDNN is on by default, with a time stamp, so never a stored output. nbval's kernels print it
+#: too but nbval does not compare stderr it does not find stored.
+TF_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ )")
+
+
+def drop_tf_log_lines(nb: nbformat.NotebookNode) -> None:
+    """Remove TensorFlow's C++ log lines from stderr outputs (and outputs left empty)."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.outputs:
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                lines = [ln for ln in out.text.splitlines(keepends=True) if not TF_LOG_LINE.match(ln)]
+                if not "".join(lines).strip():
+                    continue
+                out.text = "".join(lines)
+            kept.append(out)
+        cell.outputs = kept
 
 
 def execute(nb: nbformat.NotebookNode, cwd: Path, mode: str = "fast", timeout: int = 600,
@@ -39,6 +62,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, mode: str = "fast", timeout: i
         os.environ.update(saved)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+    drop_tf_log_lines(nb)
     return nb
 
 

@@ -153,3 +153,26 @@ def test_solved_notebooks_keep_solutions_and_drop_hidden_tests(tmp_path):
     assert solution_cells and all(src in text for src in solution_cells)
     assert "BEGIN HIDDEN TESTS" not in text and "import tensorflow" not in text
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def test_tf_log_lines_never_become_stored_outputs():
+    """`make solutions` on a CPU where oneDNN is on by default: TensorFlow prints a
+    time-stamped C++ log line to stderr once per process. Stored, it would differ on every
+    run and fail nbval (whose kernels do not show it), so the course executor drops it and
+    keeps real stderr text."""
+    import nbformat
+
+    from autograder.runner import drop_tf_log_lines
+
+    cell = nbformat.v4.new_code_cell("import tensorflow")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="2026-11-26 10:01:02.345678: I tensorflow/core/util/"
+                               "port.cc:153] oneDNN custom operations are on.\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="I0000 00:00:1764151262.123456   12345 "
+                               "cpu_feature_guard.cc:210] This TensorFlow binary is optimized\nUserWarning: real\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="2026-11-26 10:01:02.345678: I printed by the lesson\n"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    drop_tf_log_lines(nb)
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [
+        ("stderr", "UserWarning: real\n"), ("stdout", "2026-11-26 10:01:02.345678: I printed by the lesson\n")]
