@@ -1,10 +1,12 @@
 """Training speed on a CPU: TensorFlow's oneDNN kernels.
 
 TensorFlow ships two sets of CPU kernels for convolutions and matrix products: its own
-(Eigen) and Intel's oneDNN. It switches oneDNN on by default only on some Intel CPUs;
-elsewhere (AMD, older Intel) it stays off unless ``TF_ENABLE_ONEDNN_OPTS=1`` is set
-*before* TensorFlow is imported. On the course machine (2 AMD EPYC cores, AVX2) oneDNN
-trains lesson 06's CNN about twice as fast; ``python -m cnnkit.bench`` measures both.
+(Eigen) and oneDNN. TensorFlow 2.21 switches oneDNN on by default by CPU feature, not by
+vendor: on CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX (``DefaultOneDnnPolicy`` in
+tensorflow/core/util/port.cc); elsewhere it stays off unless ``TF_ENABLE_ONEDNN_OPTS=1``
+is set *before* TensorFlow is imported. Course machines differ (some AMD EPYC have
+AVX-512 with VNNI, some only AVX2), so the course sets it. With it, lesson 06's CNN trains
+about twice as fast as with the Eigen kernels; ``python -m cnnkit.bench`` measures both.
 
 oneDNN may sum in a different order, so results can differ from the Eigen kernels in
 the last bits of float32; with a fixed seed, runs on one machine still repeat.
