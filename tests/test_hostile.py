@@ -1,0 +1,301 @@
+"""Hostile students against the two walls of issue #10 (items 6 and 7), through the real
+`python -m autograder grade`, sandboxed, in one small batch.
+
+- **Hidden tests never reach feedback**, even when the student's function reads the
+  code that calls it (IPython's input history; the caller's frame and linecache) and
+  prints it while the hidden tests run, raises it as an error message, or saves it and
+  prints it from a later cell. The feedback still shows the visible checks' ✅ lines and
+  which hidden test failed.
+- **Test cells use the grader's names, not the student's.** A wrong normalize (÷ 256)
+  behind an `np` whose comparisons always agree scores 0 for that exercise, whichever
+  way `np` was rebound (assignment, import-as, `global` inside the graded function, so
+  mid-test), and the row says `tampered`.
+
+Lesson 01: normalize 2, to_grayscale 3, neighborhood 3 (8 autograded points) + 2 manual.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+from conftest import REPO, SOLUTIONS, cell_source, html_text, load, marked_lines, notebook
+
+AID = "01_pixels"
+NORMALIZE_OK = "return np.asarray(image).astype(np.float32) / np.float32(255)"
+# float32 and the right shape, so only the value checks catch it: 255 -> 0.996.
+NORMALIZE_256 = "return np.asarray(image).astype(np.float32) / np.float32(256)"
+GRAYSCALE_OK = "return (rgb[..., 0] * weights[0] + rgb[..., 1] * weights[1] + rgb[..., 2] * weights[2]).astype(np.float32)"
+NEIGHBORHOOD_OK = "    return window\n"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (CI runs as root)")
+
+# --- reading the caller ------------------------------------------------------------------
+HISTORY_READER = '''
+def _caller_from_history():
+    ip = get_ipython()
+    return "CALLER (In): " + ip.user_ns["In"][-1] + "\\nCALLER (_ih): " + ip.user_ns["_ih"][-1]
+'''
+FRAME_READER = '''
+import sys, linecache
+_SEEN = []
+def _caller_from_frame():
+    """The whole cell that called the graded function, read from its frame."""
+    frame = sys._getframe(2)
+    text = "".join(linecache.getlines(frame.f_code.co_filename))
+    _SEEN.append(text)
+    return "CALLER (frame): " + text
+'''
+LATER_CELL = 'print("SAVED FROM THE TESTS:")\nfor text in _SEEN:\n    print(text)\n'
+
+# --- rebinding np ------------------------------------------------------------------------
+YES_PROXY = '''
+class _AlwaysAgree:
+    """numpy, except that every comparison agrees."""
+    def __init__(self, real):
+        self._real = real
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+    def isclose(self, *a, **k):
+        return True
+    allclose = array_equal = isclose
+'''
+FAKE_MODULE = '''
+open("fakenp.py", "w").write(
+    "import numpy as _n\\n"
+    "def __getattr__(name):\\n    return getattr(_n, name)\\n"
+    "def isclose(*a, **k):\\n    return True\\n"
+    "allclose = array_equal = isclose\\n")
+import sys
+sys.path.insert(0, ".")
+'''
+
+
+def cell(nb, gid):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
+def edit(nb, gid, old, new):
+    c = cell(nb, gid)
+    assert old in c.source, (gid, old)
+    c.source = c.source.replace(old, new)
+
+
+def append(nb, source):
+    new = nbformat.v4.new_code_cell(source)
+    new["id"] = f"hostile-{len(nb.cells)}"
+    nb.cells.append(new)
+
+
+def build(subs, solved) -> dict[str, dict]:
+    """Write the hostile students; return what each must get."""
+    def base():
+        return nbformat.read(solved, as_version=4)
+
+    def write(student, nb):
+        path = subs / student / AID / f"{AID}.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
+
+    expect = {}
+    write("honest", base())
+    expect["honest"] = {"auto": 8, "status": "graded"}
+
+    # The history: normalize prints the cell calling it (In[-1], _ih[-1]); to_grayscale is
+    # wrong only on images of 5 rows or more, which only the hidden tests use.
+    nb = base()
+    c = cell(nb, "normalize")
+    c.source = HISTORY_READER + c.source.replace(NORMALIZE_OK, "print(_caller_from_history())\n    " + NORMALIZE_OK)
+    edit(nb, "to_grayscale", GRAYSCALE_OK,
+         "gray = " + GRAYSCALE_OK[len("return "):] + "\n    return gray + np.float32(rgb.shape[0] >= 5)")
+    write("leak_history", nb)
+    expect["leak_history"] = {"auto": 5, "ran": "CALLER (_ih):", "failed": "to_grayscale differs from tf.image.rgb_to_grayscale on a",
+                              "passed": ["✅ normalize: all visible checks passed",
+                                         "✅ neighborhood: all visible checks passed"]}
+
+    # The frame: normalize prints the calling cell read through its frame and linecache and
+    # keeps it; neighborhood raises it as an error message when called with size 7 (only the
+    # hidden tests do); a cell at the end prints what was kept.
+    nb = base()
+    c = cell(nb, "normalize")
+    c.source = FRAME_READER + c.source.replace(NORMALIZE_OK, "print(_caller_from_frame())\n    " + NORMALIZE_OK)
+    edit(nb, "neighborhood", NEIGHBORHOOD_OK,
+         "    if size == 7:\n        raise ValueError(_caller_from_frame())\n" + NEIGHBORHOOD_OK)
+    append(nb, LATER_CELL)
+    write("leak_frame", nb)
+    expect["leak_frame"] = {"auto": 5, "ran": "default_rng(101)", "failed": "ValueError",
+                            "passed": ["✅ normalize: all visible checks passed",
+                                       "✅ to_grayscale: all visible checks passed"]}
+
+    # Three ways to rebind np around a wrong normalize.
+    nb = base()
+    c = cell(nb, "normalize")
+    c.source = YES_PROXY + c.source.replace(NORMALIZE_OK, NORMALIZE_256) + "\n\nnp = _AlwaysAgree(np)\n"
+    write("rebind_assign", nb)
+    nb = base()
+    c = cell(nb, "normalize")
+    c.source = FAKE_MODULE + "import fakenp as np\n\n" + c.source.replace(NORMALIZE_OK, NORMALIZE_256)
+    write("rebind_import", nb)
+    nb = base()
+    c = cell(nb, "normalize")
+    c.source = YES_PROXY + "import numpy as _numpy\n\n" + c.source.replace(
+        NORMALIZE_OK, "global np\n    np = _AlwaysAgree(_numpy)\n    " + NORMALIZE_256.replace("np.", "_numpy."))
+    write("rebind_global", nb)
+    for student in ("rebind_assign", "rebind_import", "rebind_global"):
+        expect[student] = {"auto": 6, "status": "tampered: rebinds np", "zero": "test_normalize"}
+    return expect
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    subs, out, solved = (tmp_path_factory.mktemp(n) for n in ("hostile", "hostile-out", "solved"))
+    proc = subprocess.run([sys.executable, "-m", "autograder", "solved", str(solved), AID], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    expect = build(subs, solved / AID / f"{AID}.ipynb")
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out), "--jobs", "2",
+                           "--cell-timeout", "45"], cwd=REPO, capture_output=True, text=True, timeout=1800)
+    seconds = time.monotonic() - start
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    print(f"\nhostile batch: {len(expect)} students in {seconds:.0f} s with --jobs 2\n{proc.stdout}")
+    with open(out / "grades.csv") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    cells = {r["student_id"]: {g["cell"]: g for g in r["cells"]} for r in json.loads((out / "grades.json").read_text())}
+    return {"out": out, "rows": rows, "cells": cells, "expect": expect}
+
+
+def hidden_lines() -> list[str]:
+    """Lines of lesson 01's hidden tests that the released lesson does not also show."""
+    lines = []
+    for c in load(notebook(SOLUTIONS, AID))["cells"]:
+        lines += marked_lines(cell_source(c), "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+    released = notebook(REPO / "lessons", AID).read_text()
+    lines = [ln for ln in lines if json.dumps(ln)[1:-1] not in released]
+    assert len(lines) > 20
+    return lines
+
+
+def feedback(hostile, student) -> str:
+    return html_text(hostile["out"] / "feedback" / student / AID / f"{AID}.html")
+
+
+def what_the_kernel_printed(hostile, student) -> str:
+    """Every output of the instructor's copy, the hidden tests' included."""
+    nb = nbformat.read(hostile["out"] / "autograded" / student / AID / f"{AID}.ipynb", as_version=4)
+    outs = [o for c in nb.cells for o in [*c.get("outputs", []), *c.metadata.get("autograder", {}).get("hidden_outputs", [])]]
+    return json.dumps(outs)
+
+
+def test_honest_student_scores_full_marks(hostile):
+    row = hostile["rows"]["honest"]
+    assert row["status"] == "graded" and float(row["auto_score"]) == 8, row
+    text = feedback(hostile, "honest")
+    for name in ("normalize", "to_grayscale", "neighborhood"):
+        assert f"✅ {name}: all visible checks passed" in text
+
+
+@pytest.mark.parametrize("student", ["leak_history", "leak_frame"])
+def test_reading_the_caller_shows_no_hidden_test_in_feedback(hostile, student):
+    exp = hostile["expect"][student]
+    # Not vacuous: the student's code ran its reader during the tests (the frame reader
+    # got the hidden tests; the history has none of them since the hidden part is not stored).
+    assert exp["ran"] in what_the_kernel_printed(hostile, student), "the attack did not run"
+    text = feedback(hostile, student)
+    shown = [ln for ln in hidden_lines() if ln in text]
+    assert not shown, f"feedback of {student} shows hidden test lines: {shown[:3]}"
+    for line in exp["passed"]:
+        assert line in text, f"feedback of {student} lost the visible message {line!r}"
+    assert exp["failed"] in text, f"feedback of {student} does not say which test failed ({exp['failed']!r})"
+    assert float(hostile["rows"][student]["auto_score"]) == exp["auto"], hostile["rows"][student]
+
+
+@pytest.mark.parametrize("student", ["leak_history", "leak_frame"])
+def test_hidden_tests_print_nothing_into_the_test_cells(hostile, student):
+    """The first wall, on its own: in the instructor's copy, what ran during the hidden
+    tests is in the cells' metadata, never in their outputs (nor in an error message)."""
+    nb = nbformat.read(hostile["out"] / "autograded" / student / AID / f"{AID}.ipynb", as_version=4)
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+    assert len(tests) == 3
+    for c in tests:
+        outputs = json.dumps(c.outputs)
+        shown = [ln for ln in hidden_lines() if json.dumps(ln)[1:-1] in outputs]
+        assert not shown, f"{student}: outputs of {c.metadata.nbgrader.grade_id} quote hidden tests: {shown[:3]}"
+    if student == "leak_frame":
+        kept = json.dumps([c.metadata.get("autograder", {}).get("hidden_outputs", []) for c in tests])
+        assert "default_rng(101)" in kept, "the instructor's copy keeps what the hidden tests printed"
+
+
+def test_a_later_cell_printing_saved_hidden_tests_is_scrubbed(hostile):
+    """The second wall, on its own: the student saved the hidden tests while they ran and
+    printed them from a cell at the end; the feedback drops those lines and says so."""
+    nb = nbformat.read(hostile["out"] / "autograded" / "leak_frame" / AID / f"{AID}.ipynb", as_version=4)
+    assert "default_rng(303)" in json.dumps(nb.cells[-1].outputs), "the saved tests were printed (instructor's copy)"
+    text = feedback(hostile, "leak_frame")
+    assert "SAVED FROM THE TESTS:" in text and "[removed from feedback: it quoted a hidden test]" in text
+    assert "default_rng(303)" not in text and "default_rng(101)" not in text
+
+
+@pytest.mark.parametrize("student", ["rebind_assign", "rebind_import", "rebind_global"])
+def test_rebound_np_does_not_pass_a_wrong_answer(hostile, student):
+    row, exp = hostile["rows"][student], hostile["expect"][student]
+    assert hostile["cells"][student][exp["zero"]]["score"] == 0, f"{student}: the wrong normalize got points"
+    assert float(row["auto_score"]) == exp["auto"], row
+    assert row["status"].startswith(exp["status"]), row
+
+
+# --- screening, without a kernel ------------------------------------------------------------
+STYLES = {
+    "assignment": "np = fake",
+    "augmented": "np += fake",
+    "annotated": "np: object = fake",
+    "unpacking": "a, (np, b) = 1, (fake, 2)",
+    "for": "for np in [fake]:\n    pass",
+    "with": "with fake as np:\n    pass",
+    "except": "try:\n    pass\nexcept Exception as np:\n    pass",
+    "walrus": "(np := fake)",
+    "def": "def np():\n    pass",
+    "class": "class np:\n    pass",
+    "import-as": "import fakenp as np",
+    "from-import": "from fake import passed",
+    "global in a function": "def f():\n    global np\n    np = fake",
+    "globals()[...]": "globals()['np'] = fake",
+    "match": "match fake:\n    case np:\n        pass",
+    "builtin": "len = fake",
+    "star import": "from fake import *",
+}
+FINE = {
+    "the release's own imports": "import numpy as np\nfrom cnnkit.checks import passed\nimport matplotlib",
+    "a local variable": "def f(image):\n    len = 3\n    np = image\n    return np, len",
+    "a comprehension variable": "values = [np for np in range(3)]",
+    "a class attribute": "class A:\n    np = 1",
+    "rcParams": "import matplotlib.pyplot as plt\nplt.rcParams['figure.dpi'] = 80",
+}
+
+
+def screen_release():
+    from autograder.screen import import_bindings, release_imports
+
+    return import_bindings(release_imports(nbformat.read(notebook(REPO / "lessons", AID), as_version=4)))
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_screening_flags_every_way_to_rebind_a_name_tests_use(style):
+    from autograder.screen import tampering
+
+    found = tampering([("normalize", STYLES[style])], screen_release())
+    assert found, f"rebinding by {style} went unnoticed"
+
+
+@pytest.mark.parametrize("case", FINE)
+def test_screening_leaves_ordinary_code_alone(case):
+    from autograder.screen import tampering
+
+    assert tampering([("normalize", FINE[case])], screen_release()) == []
