@@ -58,7 +58,7 @@ class Options:
     sandbox: str = "auto"        # auto | on | off
     mem_mb: int = 4096
     nproc: int = 256
-    uid_base: int = 61000
+    uid_base: int = 61000        # job uids are claimed from here on (autograder.sandbox.claim_uids)
     canary: bool = True          # grade the reference solution first; stop if it loses points
 
 
@@ -249,7 +249,7 @@ class Grader:
             dest = ws / "submitted" / sid / aid
             dest.mkdir(parents=True)
             nbformat.write(nb, dest / f"{aid}.ipynb")
-            uid = self.opts.uid_base + slot
+            uid = self.uids[slot]
             cell_limits, cell_timeout = self.limits.get(aid, ({}, self.opts.cell_timeout))
             job = {"workspace": str(ws), "assignment": aid, "student": sid, "mode": self.opts.mode,
                    "cell_timeout": cell_timeout, "cell_limits": cell_limits,
@@ -288,6 +288,11 @@ class Grader:
                     from .sandbox import kill_uid
 
                     kill_uid(uid)
+
+    def isolation(self) -> str:
+        if not self.sandboxed:
+            return "NOT sandboxed"
+        return "sandboxed (job uids " + ", ".join(map(str, self.uids)) + ")"
 
     # --- the canary -------------------------------------------------------------------
     def _canary(self) -> None:
@@ -344,12 +349,14 @@ class Grader:
         self.workroot = tempfile.mkdtemp(prefix="autograder-")
         os.chmod(self.workroot, 0o700)
         try:
+            self.uids = [self.opts.uid_base + i for i in range(self.opts.jobs)]
             if self.opts.sandbox != "off":
-                from .sandbox import available
+                from .sandbox import available, claim_uids
 
                 ok, why = available()
                 if ok:
                     self.sandboxed = True
+                    self.uids, self._uid_locks = claim_uids(self.opts.jobs, first=self.opts.uid_base)
                 elif self.opts.sandbox == "on":
                     raise SystemExit(f"error: --sandbox on, but isolation is not available: {why}")
                 else:
@@ -369,7 +376,7 @@ class Grader:
             pairs = [(sid, aid) for sid in self.students for aid in self.aids]
             total = len(pairs)
             print(f"Grading {len(self.students)} students × {len(self.aids)} assignments with {self.opts.jobs} "
-                  f"job(s), {'sandboxed' if self.sandboxed else 'NOT sandboxed'}, {self.opts.mode} mode.",
+                  f"job(s), {self.isolation()}, {self.opts.mode} mode.",
                   file=self.stream, flush=True)
 
             def job(pair):

@@ -157,6 +157,38 @@ class SandboxKernelManager(AsyncKernelManager):
         return await super()._async_launch_kernel(cmd, **kw)
 
 
+UID_LOCKS = Path(os.environ.get("AUTOGRADER_UID_LOCKS", "/run/lock/pixels-to-lenet"))
+
+
+def claim_uids(count: int, first: int = 61000, span: int = 1000) -> tuple[list[int], list]:
+    """Claim ``count`` job uids that no other grading run on this machine holds.
+
+    Each uid is held by an flock on ``UID_LOCKS/uid-N`` for as long as the returned file
+    objects stay open (the OS releases it when the process ends, even on SIGKILL). Two
+    batches on one machine (an instructor and a TA, two test runs) then never share a uid,
+    so one batch's sweep of leftover processes (:func:`kill_uid`) cannot kill the other's
+    kernels.
+    """
+    import fcntl
+
+    UID_LOCKS.mkdir(parents=True, exist_ok=True)
+    uids, held = [], []
+    for uid in range(first, first + span):
+        f = open(UID_LOCKS / f"uid-{uid}", "a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        uids.append(uid)
+        held.append(f)
+        if len(uids) == count:
+            return uids, held
+    for f in held:
+        f.close()
+    raise RuntimeError(f"no free job uid in {first}–{first + span - 1}: {span} grading slots are in use on this machine")
+
+
 def kill_uid(uid: int, attempts: int = 3) -> int:
     """SIGKILL every process owned by ``uid``; return how many were found."""
     found = 0

@@ -131,3 +131,21 @@ def test_standard_nbgrader_commands_work_with_the_course_config(tmp_path):
     nbgrader("export", "--to", str(tmp_path / "grades.csv"))
     grades = list(csv.DictReader(open(tmp_path / "grades.csv")))
     assert grades[0]["student_id"] == "alice" and float(grades[0]["raw_score"]) == 8.0, grades
+
+
+def test_two_batches_on_one_machine_never_share_a_job_uid(tmp_path, monkeypatch):
+    """Each batch claims its job uids with a lock; a batch's sweep of leftover processes
+    (kill_uid) therefore never hits another batch's kernels (an instructor and a TA
+    grading at once). A uid is free again once its holder is gone."""
+    from autograder import sandbox
+
+    monkeypatch.setattr(sandbox, "UID_LOCKS", tmp_path / "locks")
+    first, held = sandbox.claim_uids(2)
+    second, held2 = sandbox.claim_uids(2)
+    assert first == [61000, 61001] and second == [61002, 61003]
+    for f in held:
+        f.close()
+    third, held3 = sandbox.claim_uids(3)
+    assert third == [61000, 61001, 61004]
+    for f in held2 + held3:
+        f.close()
