@@ -153,9 +153,7 @@ def _course_guard_install(imports):
             del out[name]
         return out
 
-    def restore():
-        """Undo what student code changed; return what had to be undone."""
-        changed = []
+    def restore_modules(changed):
         for k, v in g.np.items():
             if getattr(numpy, k, None) is not v:
                 setattr(numpy, k, v)
@@ -164,15 +162,31 @@ def _course_guard_install(imports):
             if getattr(numpy.testing, k, None) is not v:
                 setattr(numpy.testing, k, v)
                 changed.append("numpy.testing." + k)
+        quiet = ("_", "exit", "quit", "get_ipython")  # IPython adds and removes these itself
         for k in list(vars(builtins)):
             if k not in g.builtins:
                 delattr(builtins, k)
-                changed.append("builtins." + k)
+                if k not in quiet:
+                    changed.append("builtins." + k)
         for k, v in g.builtins.items():
             if vars(builtins).get(k, MISSING) is not v:
                 setattr(builtins, k, v)
-                if k not in ("exit", "quit", "get_ipython"):  # IPython adds and removes these itself
+                if k not in quiet:
                     changed.append("builtins." + k)
+        if sys.meta_path[:1] != [g.finder]:
+            sys.meta_path[:] = [g.finder] + [f for f in sys.meta_path if f is not g.finder]
+            changed.append("sys.meta_path")
+        for name in g.watch:
+            mod = sys.modules.get(name, MISSING)
+            if name in g.genuine:
+                if mod is not g.genuine[name]:
+                    sys.modules[name] = g.genuine[name]
+                    changed.append("sys.modules[%r]" % name)
+            elif mod is not MISSING and name not in g.found:
+                del sys.modules[name]  # put there by hand, not loaded: the next import loads the real one
+                changed.append("sys.modules[%r]" % name)
+
+    def restore_ipython(changed):
         for attr in ("showtraceback", "_showtraceback", "showsyntaxerror", "run_cell", "run_cell_async",
                      "run_ast_nodes", "run_code", "transform_cell", "transform_ast", "should_run_async",
                      "user_expressions", "_format_user_obj"):
@@ -192,26 +206,15 @@ def _course_guard_install(imports):
         for k, v in g.printers.items():
             getattr(plain, k).clear()
             getattr(plain, k).update(v)
-        plain.__dict__.pop("__call__", None)
         if ip.user_ns is not g.ns or ip.user_module is not g.user_module:
             ip.user_ns, ip.user_module = g.ns, g.user_module
             changed.append("get_ipython().user_ns")
+
+    def restore_names(changed):
         ns = g.ns
         if ns.get("__builtins__") is not builtins:
             ns["__builtins__"] = builtins
             changed.append("__builtins__")
-        if sys.meta_path[:1] != [g.finder]:
-            sys.meta_path[:] = [g.finder] + [f for f in sys.meta_path if f is not g.finder]
-            changed.append("sys.meta_path")
-        for name in g.watch:
-            mod = sys.modules.get(name, MISSING)
-            if name in g.genuine:
-                if mod is not g.genuine[name]:
-                    sys.modules[name] = g.genuine[name]
-                    changed.append("sys.modules[%r]" % name)
-            elif mod is not MISSING and name not in g.found:
-                del sys.modules[name]  # put there by hand, not loaded: the next import loads the real one
-                changed.append("sys.modules[%r]" % name)
         names = trusted()
         for k, v in names.items():
             if ns.get(k, MISSING) is not v:
@@ -226,6 +229,15 @@ def _course_guard_install(imports):
             elif ns[k] is not g.ns0[k]:
                 ns[k] = g.ns0[k]
                 changed.append(k)
+
+    def restore():
+        """Undo what student code changed; return what had to be undone."""
+        changed = []
+        for step in (restore_modules, restore_ipython, restore_names):
+            try:
+                step(changed)
+            except Exception as err:  # what cannot be restored counts as changed
+                changed.append("%s failed: %s" % (step.__name__, type(err).__name__))
         return changed
 
     g.restore = restore
@@ -313,7 +325,7 @@ class GuardedExecute(Execute):
         self.raise_on_iopub_timeout = False
         self.timeout_func = self._timeout_for
         self._budget: float | None = None
-        self._sink: list | None = None
+        self._sinks: dict[int, tuple] = {}
 
     def _limit(self, cell):
         return self.cell_limits.get(cell_key(cell), self.timeout)
@@ -345,6 +357,7 @@ class GuardedExecute(Execute):
         self._restarts = 0
         self._gave_up = False
         self._keys = hidden_keys(nb)
+        self._sinks = {}  # id(cell copy) -> (the copy, its outputs): executions whose outputs stay out
         with self.setup_kernel():
             self.wait_for_reply(self.kc.kernel_info())
             for index, cell in enumerate(self.nb.cells):
@@ -378,10 +391,12 @@ class GuardedExecute(Execute):
 
     def _execute(self, cell, index: int, store_history: bool, sink: bool = False) -> dict | None:
         """Execute one cell (or part of one); return the kernel's execute_reply. With
-        ``sink``, its outputs go to ``self._sink`` only, never into the notebook."""
+        ``sink``, its outputs go to ``self._sinks[id(cell)]`` only, never into the notebook,
+        late messages after a timeout included."""
         self._reply = None
-        self._sink = [] if sink else None
-        self._bytes.pop(("sink", index), None)
+        if sink:
+            self._sinks[id(cell)] = (cell, [])
+            self._bytes.pop(("sink", index), None)
         start = time.monotonic()
         try:
             self.execute_cell(cell, index, store_history=store_history)
@@ -389,6 +404,9 @@ class GuardedExecute(Execute):
             self._spent += time.monotonic() - start
             self._budget = None
         return self._reply
+
+    def _sunk(self, cell) -> list:
+        return self._sinks.get(id(cell), (None, []))[1]
 
     # --- test cells: visible part, hidden part, rest --------------------------------
     def _run_test(self, cell, index: int) -> None:
@@ -414,12 +432,15 @@ class GuardedExecute(Execute):
                     self._budget = limit - self._spent
                     if self._budget <= 0:
                         raise CellTimeoutError("time limit used up by the parts before")
-                reply = self._execute(part, index, store_history=history and not hidden, sink=hidden)
-                if hidden:
-                    hidden_outputs += self._sink
-                else:
-                    history, count = False, part.get("execution_count")
-                    outputs += part.outputs
+                try:
+                    reply = self._execute(part, index, store_history=history and not hidden, sink=hidden)
+                finally:  # what came out before a timeout or crash is kept too
+                    if hidden:
+                        hidden_outputs += self._sunk(part)
+                    else:
+                        if history:  # the first visible part is the one in IPython's history
+                            history, count = False, part.get("execution_count")
+                        outputs += part.outputs
                 content = (reply or {}).get("content", {})
                 if content.get("status") == "error":
                     if hidden:
@@ -427,7 +448,7 @@ class GuardedExecute(Execute):
                                                                  content.get("evalue", ""), self._keys)))
                     return
                 if hidden and last:  # a number as the cell's value is nbgrader's partial credit
-                    outputs += [o for o in self._sink if o.get("output_type") == "execute_result"
+                    outputs += [o for o in self._sunk(part) if o.get("output_type") == "execute_result"
                                 and _is_number(o.get("data", {}).get("text/plain", ""))]
                 if self.guard:
                     changed = self._guard()
@@ -437,7 +458,6 @@ class GuardedExecute(Execute):
                                                                    "the test does not count"))
                         return
         finally:
-            self._sink = None
             cell.outputs = outputs
             cell.execution_count = count
             if hidden_outputs:
@@ -470,7 +490,6 @@ class GuardedExecute(Execute):
 
     def _restart_kernel(self, index: int) -> None:
         self._restarts += 1
-        self._sink = None
         self._budget = None
         self._cleanup_kernel()
         if self._restarts > self.max_restarts:
@@ -490,7 +509,6 @@ class GuardedExecute(Execute):
                 self._completed.remove(j)
                 return self._restart_kernel(index)
             finally:
-                self._sink = None
                 self.nb.cells[j] = original  # replayed outputs are discarded
 
     # --- outputs ---------------------------------------------------------------------
@@ -499,7 +517,8 @@ class GuardedExecute(Execute):
         return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
     def process_message(self, msg, cell, cell_index):
-        if self._sink is None:
+        entry = self._sinks.get(id(cell))
+        if entry is None or entry[0] is not cell:
             return super().process_message(msg, cell, cell_index)
         # Sink mode (hidden tests, replays): keep the outputs aside; no display-id updates
         # of other cells, no widget state, no output widgets.
@@ -512,7 +531,7 @@ class GuardedExecute(Execute):
             self._bytes[key] = used + len(str(content))
             if used + len(str(content)) <= self.max_output_bytes:
                 try:
-                    self._sink.append(output_from_msg(msg))
+                    entry[1].append(output_from_msg(msg))
                 except ValueError:
                     pass
         return None
@@ -532,7 +551,7 @@ class GuardedExecute(Execute):
 
     def on_cell_executed(self, **kwargs):
         self._reply = kwargs.get("execute_reply")
-        if self._sink is not None:
+        if id(kwargs["cell"]) in self._sinks:
             return  # nbgrader would copy the reply's error into the outputs
         super().on_cell_executed(**kwargs)
         cell = kwargs["cell"]

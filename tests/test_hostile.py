@@ -35,7 +35,7 @@ NORMALIZE_256 = "return np.asarray(image).astype(np.float32) / np.float32(256)"
 GRAYSCALE_OK = "return (rgb[..., 0] * weights[0] + rgb[..., 1] * weights[1] + rgb[..., 2] * weights[2]).astype(np.float32)"
 NEIGHBORHOOD_OK = "    return window\n"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (CI runs as root)")
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (CI runs as root)")
 
 # --- reading the caller ------------------------------------------------------------------
 HISTORY_READER = '''
@@ -194,6 +194,7 @@ def what_the_kernel_printed(hostile, student) -> str:
     return json.dumps(outs)
 
 
+@root_only
 def test_honest_student_scores_full_marks(hostile):
     row = hostile["rows"]["honest"]
     assert row["status"] == "graded" and float(row["auto_score"]) == 8, row
@@ -202,6 +203,7 @@ def test_honest_student_scores_full_marks(hostile):
         assert f"✅ {name}: all visible checks passed" in text
 
 
+@root_only
 @pytest.mark.parametrize("student", ["leak_history", "leak_frame"])
 def test_reading_the_caller_shows_no_hidden_test_in_feedback(hostile, student):
     exp = hostile["expect"][student]
@@ -217,6 +219,7 @@ def test_reading_the_caller_shows_no_hidden_test_in_feedback(hostile, student):
     assert float(hostile["rows"][student]["auto_score"]) == exp["auto"], hostile["rows"][student]
 
 
+@root_only
 @pytest.mark.parametrize("student", ["leak_history", "leak_frame"])
 def test_hidden_tests_print_nothing_into_the_test_cells(hostile, student):
     """The first wall, on its own: in the instructor's copy, what ran during the hidden
@@ -233,6 +236,7 @@ def test_hidden_tests_print_nothing_into_the_test_cells(hostile, student):
         assert "default_rng(101)" in kept, "the instructor's copy keeps what the hidden tests printed"
 
 
+@root_only
 def test_a_later_cell_printing_saved_hidden_tests_is_scrubbed(hostile):
     """The second wall, on its own: the student saved the hidden tests while they ran and
     printed them from a cell at the end; the feedback drops those lines and says so."""
@@ -243,6 +247,7 @@ def test_a_later_cell_printing_saved_hidden_tests_is_scrubbed(hostile):
     assert "default_rng(303)" not in text and "default_rng(101)" not in text
 
 
+@root_only
 @pytest.mark.parametrize("student", ["rebind_assign", "rebind_import", "rebind_global"])
 def test_rebound_np_does_not_pass_a_wrong_answer(hostile, student):
     row, exp = hostile["rows"][student], hostile["expect"][student]
@@ -299,3 +304,68 @@ def test_screening_leaves_ordinary_code_alone(case):
     from autograder.screen import tampering
 
     assert tampering([("normalize", FINE[case])], screen_release()) == []
+
+
+# --- the pieces, without the sandbox ---------------------------------------------------------
+def test_a_test_cell_splits_into_visible_hidden_and_rest():
+    from autograder.execute import split_test_cell
+
+    nb = nbformat.read(notebook(SOLUTIONS, AID), as_version=4)
+    parts = split_test_cell(cell(nb, "test_normalize").source)
+    assert [hidden for hidden, _ in parts] == [False, True, False]
+    assert "default_rng(101)" in parts[1][1] and "default_rng" not in parts[0][1] + parts[2][1]
+    assert parts[2][1].strip() == 'passed("normalize")'
+    assert "HIDDEN TESTS" not in "".join(code for _, code in parts)
+    # A marker inside a block cannot be split: the caller then runs the cell whole, as hidden.
+    assert split_test_cell("for i in range(2):\n    ### BEGIN HIDDEN TESTS\n    assert i < 2\n"
+                           "    ### END HIDDEN TESTS\n    pass\n") is None
+
+
+def test_feedback_drops_output_lines_that_quote_a_hidden_test():
+    from autograder.preprocessors import NOTICE, HideHiddenTestLines
+
+    nb = nbformat.v4.new_notebook()
+    test = nbformat.v4.new_code_cell("assert f(1) == 1\n### BEGIN HIDDEN TESTS\nrng = secret_seed(4242)\n"
+                                     "### END HIDDEN TESTS\npassed('f')")
+    test.metadata["autograder"] = {"hidden_outputs": [{"output_type": "stream", "name": "stdout", "text": "x"}]}
+    later = nbformat.v4.new_code_cell("print(saved)")
+    later.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="kept line\nRNG  =  SECRET_SEED(4242)\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="rng = secret_\x1b[0mseed(42\u200b42)\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="rng = secret_\nseed(4242)\n"),
+        nbformat.v4.new_output("display_data", data={"text/html": "<b>rng</b> = secret_seed(4242)",
+                                                      "text/plain": "a table"}),
+        nbformat.v4.new_output("error", ename="ValueError", evalue="rng = secret_seed(4242)",
+                               traceback=["ValueError: rng = secret_seed(4242)"]),
+    ]
+    nb.cells = [nbformat.v4.new_markdown_cell("assert f(1) == 1"), test, later]
+    nb.metadata["widgets"] = {"state": {"value": "rng = secret_seed(4242)"}}
+    nb, _ = HideHiddenTestLines().preprocess(nb, {})
+    text = json.dumps([c.get("outputs", []) for c in nb.cells]) + json.dumps(nb.metadata)
+    assert "4242" not in text and "hidden_outputs" not in json.dumps(nb.cells[1].metadata)
+    outs = nb.cells[2].outputs
+    assert outs[0].text == "kept line\n" + NOTICE and outs[1].text == outs[2].text == NOTICE
+    assert outs[3].data == {"text/plain": "a table"}
+    assert outs[4].ename == "ValueError" and "widgets" not in nb.metadata
+
+
+def test_cell_limits_by_cell_key_and_seconds_per_cell():
+    from autograder.execute import GuardedExecute, cell_key
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 41"), nbformat.v4.new_code_cell("import time\ntime.sleep(30)"),
+                nbformat.v4.new_code_cell("print(x + 1)")]
+    test = nbformat.v4.new_code_cell("print('visible')\n### BEGIN HIDDEN TESTS\nprint('hidden 1234')\n"
+                                     "### END HIDDEN TESTS\nprint('rest')")
+    test.metadata["nbgrader"] = {"grade": True, "grade_id": "t", "points": 1, "solution": False, "locked": True}
+    nb.cells.append(test)
+    ex = GuardedExecute(cell_limits={cell_key(nb.cells[1]): 2}, timeout=60, kernel_name="python3")
+    ex.preprocess(nb, {"metadata": {"path": str(REPO)}})
+    slow = nb.cells[1]
+    assert slow.outputs[0].ename == "CellTimeoutError" and "2 s" in slow.outputs[0].evalue, slow.outputs
+    assert 1.5 < slow.metadata["autograder"]["seconds"] < 10
+    assert nb.cells[2].outputs[0].text == "42\n", "the kernel was restarted and the cells before replayed"
+    assert [o.text for o in nb.cells[3].outputs] == ["visible\n", "rest\n"]
+    assert nb.cells[3].metadata["autograder"]["hidden_outputs"][0]["text"] == "hidden 1234\n"
+    assert all(isinstance(c.metadata["autograder"]["seconds"], float) for c in nb.cells)
+    assert cell_key(nb.cells[3]) == "t" and cell_key(nb.cells[0]).startswith("sha1:") and len(cell_key(nb.cells[0])) == 21
