@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="do not grade the reference solution first (the canary stops a batch whose environment "
                         "is broken, and sets each cell's time limit from the reference's)")
 
+    p = sub.add_parser("report", help="class report of a graded batch: OUT/report/index.html, with figures")
+    p.add_argument("out", type=Path, help="the --out folder of a grade run (reads grades.json and autograded/)")
+
     p = sub.add_parser("check", help="run a notebook's visible tests; exit 1 naming the failing exercises")
     p.add_argument("notebook", type=Path)
     p.add_argument("--mode", choices=["fast", "full"], default="fast")
@@ -69,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         except BatchStopped as stop:
             print(f"\n{stop}\n\n{stop.help}", file=sys.stderr)
             return 2
+        return 0
+    if args.command == "report":
+        from .report import write_report
+
+        print(f"wrote {write_report(args.out)}")
         return 0
     if args.command == "check":
         from .check import check
