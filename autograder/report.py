@@ -158,11 +158,14 @@ def load_batch(out: Path) -> tuple[list[dict], float]:
 
 
 # --- the page ------------------------------------------------------------------------
-CSS = """body{font-family:system-ui,sans-serif;max-width:62rem;margin:1.5rem auto;padding:0 1rem;color:#222;line-height:1.4}
-h1{margin-bottom:.2rem}h2{border-bottom:2px solid #0072B2;padding-bottom:.2rem;margin-top:2.2rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{background:#f2f2f2}td.n{text-align:right;white-space:nowrap}td.msg{white-space:pre-wrap;overflow-wrap:anywhere}
-img{max-width:100%;display:block;margin:.5rem 0}.note{color:#555;font-size:.92rem}code{background:#f4f4f4;padding:0 .2rem}"""
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:62rem;margin:1.5rem auto;padding:0 1rem;color:#222;line-height:1.4}
+h1{margin-bottom:.2rem} h2{border-bottom:2px solid #0072B2;padding-bottom:.2rem;margin-top:2.2rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top} th{background:#f2f2f2}
+td.n{text-align:right;white-space:nowrap} td.msg{white-space:pre-wrap;overflow-wrap:anywhere}
+img{max-width:100%;display:block;margin:.5rem 0} .note{color:#555;font-size:.92rem}
+code{background:#f4f4f4;padding:0 .2rem}"""
 HOW_TO_READ = ("Counts group <b>identical</b> messages: a check whose message quotes the student's own value "
                "(e.g. <code>got [[0.1, …]]</code>) is counted apart for each distinct value. Each failed test cell "
                "counts once, under its first error. A hidden test's failure is counted as <code>hidden tests failed "
@@ -190,7 +193,8 @@ def header_html(rows: list[dict], mtime: float, aids: list[str]) -> str:
     links = ", ".join(f'<a href="#{_e(a)}">{_e(a)}</a>' for a in aids)
     return (f"<h1>Class report</h1>\n<p>Batch graded {when} (<code>grades.json</code>) · <b>{students}</b> students · "
             f"{len(aids)} assignment{'s' * (len(aids) != 1)}: {links} · {len(rows)} rows: "
-            f"{_e(_counts(status_kind(r['status']) for r in rows))} (<a href=\"#statuses\">statuses</a>).</p>\n<p class=note>{HOW_TO_READ}</p>")
+            f"{_e(_counts(status_kind(r['status']) for r in rows))} (<a href=\"#statuses\">statuses</a>).</p>\n"
+            f"<p class=note>{HOW_TO_READ}</p>")
 
 
 def scores_html(lesson: Lesson, dest: Path) -> str:
