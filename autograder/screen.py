@@ -39,6 +39,10 @@ SUSPECT_IMPORTS = {"importlib", "gc", "inspect", "linecache"}
 HISTORY = {"In", "Out", "_ih", "_oh", "_i", "_ii", "_iii"}  # IPython's input/output history
 # Names a test relies on besides the release's imports: builtins (and IPython's additions).
 BUILTIN_NAMES = {n for n in dir(builtins) if n != "_"} | {"__builtins__", "display", "get_ipython"}
+# Imports that bind a builtin name to that very builtin.
+SAME_AS_BUILTIN = {"display": {"IPython.display.display", "IPython.core.display.display",
+                               "IPython.core.display_functions.display"},
+                   "get_ipython": {"IPython.get_ipython", "IPython.core.getipython.get_ipython"}}
 
 
 @dataclass
@@ -279,8 +283,8 @@ class _Rebinds(ast.NodeVisitor):
                     text = f"star import from {path} (may rebind the names tests use)"
                     if text not in self.found:
                         self.found.append(text)
-            elif path not in self.bindings.get(name, ()):  # the release's own import is fine
-                self._bind(name, "import")
+            elif path not in self.bindings.get(name, ()) and path not in SAME_AS_BUILTIN.get(name, {f"builtins.{name}"}):
+                self._bind(name, "import")  # the release's own import, or the builtin itself, is fine
 
     visit_Import = visit_ImportFrom = _import
 

@@ -282,6 +282,7 @@ FINE = {
     "a comprehension variable": "values = [np for np in range(3)]",
     "a class attribute": "class A:\n    np = 1",
     "rcParams": "import matplotlib.pyplot as plt\nplt.rcParams['figure.dpi'] = 80",
+    "IPython's display": "from IPython.display import display\nfrom builtins import len",
 }
 
 
