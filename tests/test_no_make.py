@@ -179,3 +179,4 @@ def test_no_make_path_from_readme(tmp_path):
     check = run([str(py), "-m", "autograder", "check", str(nb)], course, env, timeout=600)
     assert check.returncode == 0 and "✅" in check.stdout, f"{check.stdout[-3000:]}\n{check.stderr[-3000:]}"
     print(f"no-make path: {time.monotonic() - start:.1f} s in all")
+    shutil.rmtree(course / ".venv", ignore_errors=True)  # 2.2 GB; pytest keeps its last 3 tmp folders (kept when failed)
