@@ -65,25 +65,30 @@ def _configure(cfg, job: dict) -> None:
         cfg.SandboxKernelManager.workdir_name = job["assignment"]
 
 
-def _timeouts_and_crashes(notebook_path: Path) -> tuple[list[str], list[str]]:
-    """Exercises whose cells timed out, and those during which the kernel died."""
+#: Error names the execute step gives a cell, and what each says about the exercise.
+GRADER_ERRORS = {"CellTimeoutError": "timeouts", "KernelDied": "crashes",
+                 "TestTampered": "tampered", "GuardError": "tampered"}
+
+
+def _grader_errors(notebook_path: Path) -> dict[str, list[str]]:
+    """The exercises whose cells timed out, during which the kernel died, or whose test
+    found its names changed while it ran (``TestTampered``, ``GuardError``)."""
     import nbformat
 
     from .check import EXERCISE
 
     nb = nbformat.read(notebook_path, as_version=4)
-    exercise, timeouts, crashes = "(before the first exercise)", [], []
+    exercise, found = "(before the first exercise)", {kind: [] for kind in set(GRADER_ERRORS.values())}
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             m = EXERCISE.search(cell.source)
             if m:
                 exercise = m.group(1).split("(")[0].strip()
         for out in cell.get("outputs", []):
-            if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError" and exercise not in timeouts:
-                timeouts.append(exercise)
-            if out.get("output_type") == "error" and out.get("ename") == "KernelDied" and exercise not in crashes:
-                crashes.append(exercise)
-    return timeouts, crashes
+            kind = GRADER_ERRORS.get(out.get("ename")) if out.get("output_type") == "error" else None
+            if kind and exercise not in found[kind]:
+                found[kind].append(exercise)
+    return found
 
 
 def _executed(notebook_path: Path, source_path: Path) -> dict:
@@ -162,8 +167,7 @@ def run(job: dict) -> dict:
                     "needs_manual_grade": bool(g.needs_manual_grade),
                 })
     executed = ws / "autograded" / sid / aid / f"{aid}.ipynb"
-    timeouts, crashes = _timeouts_and_crashes(executed)
-    return {"ok": True, "grades": grades, "timeouts": timeouts, "crashes": crashes,
+    return {"ok": True, "grades": grades, **_grader_errors(executed),
             **_executed(executed, ws / "source" / aid / f"{aid}.ipynb"),
             "feedback_ok": bool(feedback["success"]),
             "feedback_error": "" if feedback["success"] else _reason(feedback)}

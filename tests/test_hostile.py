@@ -150,6 +150,16 @@ def build(subs, solved) -> dict[str, dict]:
     write("rebind_global", nb)
     for student in ("rebind_assign", "rebind_import", "rebind_global"):
         expect[student] = {"auto": 6, "status": "tampered: rebinds np", "zero": "test_normalize"}
+    # A rebinding the static screening does not see (through the __main__ module, while the
+    # test runs): the guard finds np changed after the part, fails the test, and the row
+    # says so.
+    nb = base()
+    c = cell(nb, "normalize")
+    c.source = YES_PROXY + "import numpy as _numpy\nimport __main__ as _main\n\n" + c.source.replace(
+        NORMALIZE_OK, "_main.np = _AlwaysAgree(_numpy)\n    " + NORMALIZE_256.replace("np.", "_numpy."))
+    write("rebind_unseen", nb)
+    expect["rebind_unseen"] = {"auto": 6, "zero": "test_normalize",
+                               "status": "tampered: changed the test's names while it ran (in Exercise 1.1 · normalize)"}
     return expect
 
 
@@ -248,7 +258,7 @@ def test_a_later_cell_printing_saved_hidden_tests_is_scrubbed(hostile):
 
 
 @root_only
-@pytest.mark.parametrize("student", ["rebind_assign", "rebind_import", "rebind_global"])
+@pytest.mark.parametrize("student", ["rebind_assign", "rebind_import", "rebind_global", "rebind_unseen"])
 def test_rebound_np_does_not_pass_a_wrong_answer(hostile, student):
     row, exp = hostile["rows"][student], hostile["expect"][student]
     assert hostile["cells"][student][exp["zero"]]["score"] == 0, f"{student}: the wrong normalize got points"
