@@ -1,4 +1,4 @@
-"""The course's grading tools: ``python -m autograder release|grade|check|execute``."""
+"""The course's grading tools: ``python -m autograder release|grade|report|check|execute|solved``."""
 
 import os
 import sys

@@ -1,4 +1,4 @@
-"""``python -m autograder``: release, grade, check and execute the course's notebooks."""
+"""``python -m autograder``: release, grade (canary first), report, check, execute and solved."""
 
 from __future__ import annotations
 
