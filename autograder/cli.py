@@ -1,4 +1,5 @@
-"""``python -m autograder``: release, grade (canary first), report, check, execute and solved."""
+"""``python -m autograder``: release, grade (canary first, into the course gradebook), export, report,
+check, execute and solved."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import course
+from autograder import course
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +18,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     p.add_argument("--dest", type=Path, default=course.LESSONS, help="output folder (default: lessons/)")
 
-    p = sub.add_parser("grade", help="autograde a folder of submissions: grades.csv, grades.json, feedback/")
-    p.add_argument("submissions", type=Path, help="SUBMISSIONS_DIR/<student_id>/<NN_slug>/<NN_slug>.ipynb")
+    p = sub.add_parser("grade", help="autograde a folder of submissions (or an LMS zip) into the course gradebook: "
+                       "grades.csv, grades.json, feedback/")
+    p.add_argument("submissions", type=Path, nargs="?",
+                   help="SUBMISSIONS_DIR/<student_id>/<NN_slug>/<NN_slug>.ipynb (or --from-zip)")
+    p.add_argument("--from-zip", type=Path, metavar="ZIP",
+                   help="an LMS 'download all submissions' archive: unpacked into OUT/submissions/, then graded")
+    p.add_argument("--names", default="canvas", metavar="canvas|moodle|regex:PATTERN",
+                   help="with --from-zip: how the archive names files (default canvas); a regex needs the named "
+                        "groups student_id and file_id. With --roster, an lms_id column maps LMS ids to students")
     p.add_argument("--out", type=Path, required=True, help="folder for grades.csv, grades.json and feedback/")
     p.add_argument("--assignment", action="append", dest="assignments",
                    help="grade only this assignment (repeatable; default: every one handed in)")
@@ -34,9 +42,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="isolate student kernels (auto: when running as root; off: warn loudly)")
     p.add_argument("--mem-mb", type=int, default=4096, help="memory (address space) cap per kernel, MiB")
     p.add_argument("--nproc", type=int, default=256, help="process/thread cap per kernel")
+    p.add_argument("--db", metavar="URL", help="the course gradebook, any SQLAlchemy URL (default: $COURSE_DB_URL, "
+                   "else CourseDirectory.db_url of the course config, else gradebook.db in the course folder)")
+    p.add_argument("--course-dir", type=Path, help="the course folder of nbgrader's formgrader, which gets "
+                   "autograded/ and feedback/ (default: $COURSE_DIR, else autograder/)")
     p.add_argument("--no-canary", dest="canary", action="store_false",
                    help="do not grade the reference solution first (the canary stops a batch whose environment "
                         "is broken, and sets each cell's time limit from the reference's)")
+
+    p = sub.add_parser("export", help="final grades (manual points included) from the course gradebook")
+    p.add_argument("--format", choices=["nbgrader", "canvas"], default="nbgrader",
+                   help="nbgrader: nbgrader's CSV, a row per student × assignment; canvas: a Canvas gradebook import, "
+                        "a column per lesson")
+    p.add_argument("--out", type=Path, help="the CSV to write (default: grades-FORMAT.csv)")
+    p.add_argument("--db", metavar="URL", help="the course gradebook (default as for grade)")
+    p.add_argument("--assignment", action="append", dest="assignments", help="only this assignment (repeatable)")
 
     p = sub.add_parser("report", help="class report of a graded batch: OUT/report/index.html, with figures")
     p.add_argument("out", type=Path, help="the --out folder of a grade run (reads grades.json and autograded/)")
@@ -55,35 +75,50 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "release":
-        from .release import release
+        from autograder.authoring.release import release
 
         for path in release(dest=args.dest, aids=args.assignments or None):
             print(f"released {path}")
         return 0
     if args.command == "grade":
-        from .canary import BatchStopped
-        from .grade import Options, grade
+        from autograder.grading.canary import BatchStopped
+        from autograder.grading.grade import Options, grade
 
         opts = Options(mode=args.mode, timeout=args.timeout, cell_timeout=args.cell_timeout, jobs=max(1, args.jobs),
                        force=args.force, sandbox=args.sandbox, mem_mb=args.mem_mb, nproc=args.nproc,
-                       canary=args.canary)
+                       canary=args.canary, db_url=args.db, course_dir=args.course_dir)
+        submissions = args.submissions
+        if args.from_zip:
+            if submissions:
+                parser.error("give either SUBMISSIONS_DIR or --from-zip, not both")
+            submissions = _unzip(args)
+        elif not submissions:
+            parser.error("grade needs SUBMISSIONS_DIR or --from-zip ZIP")
         try:
-            grade(args.submissions, args.out, aids=args.assignments, opts=opts, roster=args.roster)
+            grade(submissions, args.out, aids=args.assignments, opts=opts, roster=args.roster)
         except BatchStopped as stop:
             print(f"\n{stop}\n\n{stop.help}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "export":
+        from autograder.gradebook.export import export
+        from autograder.gradebook.merge import course_db_url
+
+        out = export(course_db_url(args.db), args.format, args.out or Path(f"grades-{args.format}.csv"),
+                     args.assignments)
+        print(f"wrote {out}")
+        return 0
     if args.command == "report":
-        from .report import write_report
+        from autograder.reporting.report import write_report
 
         print(f"wrote {write_report(args.out)}")
         return 0
     if args.command == "check":
-        from .check import check
+        from autograder.authoring.check import check
 
         return check(args.notebook, mode=args.mode)
     if args.command == "execute":
-        from .runner import execute_in_place
+        from autograder.authoring.runner import execute_in_place
 
         for aid in args.assignments or course.assignments():
             path = course.SOLUTIONS / aid / f"{aid}.ipynb"
@@ -106,6 +141,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {out}")
         return 0
     return 2
+
+
+def _unzip(args) -> Path:
+    """Unpack ``--from-zip`` into OUT/submissions/ and say where every file went."""
+    from autograder.gradebook.lms import unpack_zip
+    from autograder.grading.grade import read_roster_rows
+
+    roster = read_roster_rows(args.roster) if args.roster else None
+    dest = args.out / "submissions"
+    result = unpack_zip(args.from_zip, dest, args.names, roster, args.assignments or course.assignments())
+    print("\n".join(result.summary()), flush=True)
+    return dest
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ REPO = HERE.parent
 SOLUTIONS = REPO / "solutions"
 LESSONS = REPO / "lessons"
 CONFIG_FILE = HERE / "nbgrader_config.py"
+COURSE_ID = "pixels-to-lenet"
 
 #: Environment for every kernel the course tooling starts: fast mode, quiet TF, no downloads.
 KERNEL_ENV = {
@@ -36,6 +37,24 @@ def nbgrader_config(root: Path, source: str = "source", release: str = "release"
     cfg.CourseDirectory.release_directory = release
     cfg.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     return cfg
+
+
+def course_config() -> Config:
+    """The course's nbgrader config as an instructor's nbgrader command loads it."""
+    return PyFileConfigLoader(CONFIG_FILE.name, path=str(HERE)).load_config()
+
+
+def course_dir() -> Path:
+    """The course folder nbgrader's formgrader works in (``autograded/``, ``feedback/``):
+    ``$COURSE_DIR``, else ``autograder/`` (``CourseDirectory.root`` of the course config)."""
+    return Path(course_config().CourseDirectory.root)
+
+
+def configured_db_url() -> str | None:
+    """``CourseDirectory.db_url`` when the course config sets one (else nbgrader's default:
+    ``gradebook.db`` in the course folder)."""
+    cfg = course_config().CourseDirectory
+    return cfg.db_url if "db_url" in cfg and cfg.db_url else None
 
 
 def kernel_env(mode: str = "fast") -> dict[str, str]:

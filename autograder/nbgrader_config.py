@@ -19,9 +19,15 @@ c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 c.CourseDirectory.course_id = "pixels-to-lenet"
-c.CourseDirectory.root = HERE
-c.CourseDirectory.source_directory = os.path.join("..", "solutions")
-c.CourseDirectory.release_directory = os.path.join("..", "lessons")
+# The course folder: autograded/, feedback/ and, by default, the gradebook (gradebook.db).
+# $COURSE_DIR moves it (a hub keeps it outside the repository).
+c.CourseDirectory.root = os.environ.get("COURSE_DIR") or HERE
+c.CourseDirectory.source_directory = os.path.join(HERE, "..", "solutions")
+c.CourseDirectory.release_directory = os.path.join(HERE, "..", "lessons")
+# The course gradebook: any SQLAlchemy URL, e.g. postgresql+psycopg://grader@db.example.org/pixels
+# (see the README). Without $COURSE_DB_URL, nbgrader's default: gradebook.db in the course folder.
+if os.environ.get("COURSE_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["COURSE_DB_URL"]
 # Only the notebook itself is an assignment file; never copy caches or checkpoints.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
 
@@ -35,8 +41,8 @@ c.Execute.interrupt_on_timeout = True
 # it later). HideHiddenTestLines needs the hidden code, so it runs before ClearHiddenTests.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.preprocessors.HideHiddenTestErrors",
-    "autograder.preprocessors.HideHiddenTestLines",
+    "autograder.grading.preprocessors.HideHiddenTestErrors",
+    "autograder.grading.preprocessors.HideHiddenTestLines",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "nbgrader.preprocessors.ClearHiddenTests",
 ]

@@ -6,7 +6,7 @@ vendor: on CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX (``DefaultOneDnnP
 tensorflow/core/util/port.cc); elsewhere it stays off unless ``TF_ENABLE_ONEDNN_OPTS=1``
 is set *before* TensorFlow is imported. Course machines differ (some AMD EPYC have
 AVX-512 with VNNI, some only AVX2), so the course sets it. With it, lesson 06's CNN trains
-about twice as fast as with the Eigen kernels; ``python -m cnnkit.bench`` measures both.
+about twice as fast as with the Eigen kernels; ``python -m benchmarks.training`` measures both.
 
 oneDNN may sum in a different order, so results can differ from the Eigen kernels in
 the last bits of float32; with a fixed seed, runs on one machine still repeat.

@@ -8,9 +8,17 @@ os.environ["COURSE_MODE"] = "fast"
 os.environ["FASHION_MNIST_NO_DOWNLOAD"] = "1"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 
-# The canary's cache (autograder/canary.py) starts empty in every test session, so a run
+# The canary's cache (autograder/grading/canary.py) starts empty in every test session, so a run
 # never depends on what an earlier run on this machine left in ~/.cache.
 if "AUTOGRADER_CACHE" not in os.environ:
     import tempfile
 
     os.environ["AUTOGRADER_CACHE"] = tempfile.mkdtemp(prefix="canary-cache-")
+
+# Every `grade` run merges into the course gradebook: in tests, a throwaway course folder
+# (with its gradebook.db), never the repository's autograder/gradebook.db.
+if "COURSE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["COURSE_DIR"] = tempfile.mkdtemp(prefix="course-dir-")
+os.environ.pop("COURSE_DB_URL", None)

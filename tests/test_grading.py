@@ -111,6 +111,7 @@ def test_standard_nbgrader_commands_work_with_the_course_config(tmp_path):
     shutil.copytree(SOLUTIONS / "01_pixels", tmp_path / "solutions" / "01_pixels")
     course = tmp_path / "autograder"
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    env.pop("COURSE_DIR", None)  # the course folder is the copied autograder/, as for an instructor
 
     def nbgrader(*args):
         proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
@@ -137,7 +138,7 @@ def test_two_batches_on_one_machine_never_share_a_job_uid(tmp_path, monkeypatch)
     """Each batch claims its job uids with a lock; a batch's sweep of leftover processes
     (kill_uid) therefore never hits another batch's kernels (an instructor and a TA
     grading at once). A uid is free again once its holder is gone."""
-    from autograder import sandbox
+    from autograder.sandbox import kernel as sandbox
 
     monkeypatch.setattr(sandbox, "UID_LOCKS", tmp_path / "locks")
     first, held = sandbox.claim_uids(2)

@@ -297,14 +297,14 @@ FINE = {
 
 
 def screen_release():
-    from autograder.screen import import_bindings, release_imports
+    from autograder.grading.screen import import_bindings, release_imports
 
     return import_bindings(release_imports(nbformat.read(notebook(REPO / "lessons", AID), as_version=4)))
 
 
 @pytest.mark.parametrize("style", STYLES)
 def test_screening_flags_every_way_to_rebind_a_name_tests_use(style):
-    from autograder.screen import tampering
+    from autograder.grading.screen import tampering
 
     found = tampering([("normalize", STYLES[style])], screen_release())
     assert found, f"rebinding by {style} went unnoticed"
@@ -312,14 +312,14 @@ def test_screening_flags_every_way_to_rebind_a_name_tests_use(style):
 
 @pytest.mark.parametrize("case", FINE)
 def test_screening_leaves_ordinary_code_alone(case):
-    from autograder.screen import tampering
+    from autograder.grading.screen import tampering
 
     assert tampering([("normalize", FINE[case])], screen_release()) == []
 
 
 # --- the pieces, without the sandbox ---------------------------------------------------------
 def test_a_test_cell_splits_into_visible_hidden_and_rest():
-    from autograder.execute import split_test_cell
+    from autograder.grading.execute import split_test_cell
 
     nb = nbformat.read(notebook(SOLUTIONS, AID), as_version=4)
     parts = split_test_cell(cell(nb, "test_normalize").source)
@@ -333,7 +333,7 @@ def test_a_test_cell_splits_into_visible_hidden_and_rest():
 
 
 def test_feedback_drops_output_lines_that_quote_a_hidden_test():
-    from autograder.preprocessors import NOTICE, HideHiddenTestLines
+    from autograder.grading.preprocessors import NOTICE, HideHiddenTestLines
 
     nb = nbformat.v4.new_notebook()
     test = nbformat.v4.new_code_cell("assert f(1) == 1\n### BEGIN HIDDEN TESTS\nrng = secret_seed(4242)\n"
@@ -361,7 +361,7 @@ def test_feedback_drops_output_lines_that_quote_a_hidden_test():
 
 
 def test_cell_limits_by_cell_key_and_seconds_per_cell():
-    from autograder.execute import GuardedExecute, cell_key
+    from autograder.grading.execute import GuardedExecute, cell_key
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 41"), nbformat.v4.new_code_cell("import time\ntime.sleep(30)"),

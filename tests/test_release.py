@@ -123,7 +123,7 @@ def test_course_executor_runs_output_widgets(tmp_path):
     pytest.importorskip("ipywidgets")
     import nbformat
 
-    from autograder.runner import execute
+    from autograder.authoring.runner import execute
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "import ipywidgets as widgets\n"
@@ -162,7 +162,7 @@ def test_tf_log_lines_never_become_stored_outputs():
     keeps real stderr text."""
     import nbformat
 
-    from autograder.runner import drop_tf_log_lines
+    from autograder.authoring.runner import drop_tf_log_lines
 
     cell = nbformat.v4.new_code_cell("import tensorflow")
     cell.outputs = [

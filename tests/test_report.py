@@ -1,4 +1,4 @@
-"""The class report (autograder/report.py): a small lesson-01 batch with known mistakes is
+"""The class report (autograder/reporting/report.py): a small lesson-01 batch with known mistakes is
 graded through the real CLI, then ``python -m autograder report OUT`` writes the page; its
 counts must be the batch's. The page and a screenshot of it (Debian's headless chromium,
 no JavaScript) are kept in test-artifacts/report/. How one failed test cell is labelled
@@ -21,8 +21,8 @@ from PIL import Image
 
 from conftest import REPO, SOLUTIONS, cell_source, copy_as_submission, marked_lines, notebook
 
-from autograder.preprocessors import hidden_keys
-from autograder.report import NOT_WRITTEN, QUOTED, failure_message
+from autograder.grading.preprocessors import hidden_keys
+from autograder.reporting.report import NOT_WRITTEN, QUOTED, failure_message
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="grading sandboxed needs root (CI runs as root)")
 AID = "01_pixels"

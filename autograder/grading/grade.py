@@ -13,10 +13,16 @@ every folder found). Output in OUT_DIR:
 - ``.results/``: one file per finished job, so a second run (or a run after a crash)
   skips what is already graded, unless ``--force`` or the submission changed.
 
+Every graded job is also merged into the **course gradebook** (nbgrader's database:
+``--db URL``, ``$COURSE_DB_URL``, the course config, or ``gradebook.db`` in the course
+folder; :mod:`autograder.gradebook.merge`), and its executed notebook and feedback are
+copied to the course folder's ``autograded/`` and ``feedback/``, where nbgrader's
+formgrader finds them. A manual grade given there survives a regrade.
+
 Each job runs in a throwaway nbgrader course, in one of ``--jobs`` worker processes
 (each reused job after job, replaced if it dies or overruns), with the
 released assignment's gradebook: points and locked cells come from the release, never
-from the submission. Student kernels run in the sandbox of :mod:`autograder.sandbox`
+from the submission. Student kernels run in the sandbox of :mod:`autograder.sandbox.kernel`
 when the grader runs as root; ``--jobs N`` grades N submissions at once.
 """
 
@@ -39,9 +45,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import course
-from .canary import MIDWAY_HELP, BatchStopped
-from .release import release
+from autograder import course
+from autograder.grading.canary import MIDWAY_HELP, BatchStopped
+from autograder.authoring.release import release
 
 CSV_FIELDS = ["student_id", "assignment", "score", "max_score", "auto_score", "auto_max_score",
               "manual_pending", "status"]
@@ -58,8 +64,10 @@ class Options:
     sandbox: str = "auto"        # auto | on | off
     mem_mb: int = 4096
     nproc: int = 256
-    uid_base: int = 61000        # job uids are claimed from here on (autograder.sandbox.claim_uids)
+    uid_base: int = 61000        # job uids are claimed from here on (autograder.sandbox.kernel.claim_uids)
     canary: bool = True          # grade the reference solution first; stop if it loses points
+    db_url: str | None = None    # the course gradebook (None: autograder.gradebook.merge.course_db_url)
+    course_dir: Path | None = None  # where autograded/ and feedback/ go for the formgrader (None: the course's)
 
 
 @dataclass
@@ -76,6 +84,8 @@ class Row:
     notes: list = field(default_factory=list)
     seconds: float = 0.0
     sha256: str = ""
+    comments: list = field(default_factory=list)   # automatic comments per solution cell, for the gradebook
+    timestamp: str = ""                             # when it was submitted (nbgrader's timestamp.txt), if known
 
 
 def _max_points(template: Path, aid: str) -> tuple[float, float]:
@@ -154,6 +164,11 @@ class Grader:
         self.workers: dict[int, _Worker | None] = {}
         self.limits: dict[str, tuple[dict[str, int], int]] = {}   # per assignment, from the canary
         self.stopped: str | None = None                           # why the batch stopped, if it did
+        self.book = None                                          # the course gradebook (set in run)
+        self.merge_lock = threading.Lock()
+        self.merge_seconds: list[float] = []
+        self.names: dict[str, dict] = {}                          # roster fields per student
+        self.course_dir = Path(opts.course_dir or course.course_dir()).resolve()
 
     # --- one job ----------------------------------------------------------------------
     def _cached(self, sid: str, aid: str, digest: str) -> Row | None:
@@ -183,6 +198,7 @@ class Grader:
             row.status = "missing"
             return row
         row.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        row.timestamp = _timestamp(path.parent, row.notes)
         cached = self._cached(sid, aid, row.sha256)
         if cached is not None:
             cached.notes = [n for n in cached.notes if n != "reused from an earlier run"] + ["reused from an earlier run"]
@@ -193,7 +209,7 @@ class Grader:
             row.status = f"ungradable: {problem}"
             self._save(row)
             return row
-        from .screen import restore_metadata, structure, student_code, tampering
+        from autograder.grading.screen import restore_metadata, structure, student_code, tampering
 
         released = nbformat.read(self.template / "release" / aid / f"{aid}.ipynb", as_version=4)
         checks = structure(nb, released)
@@ -225,6 +241,7 @@ class Grader:
             if g["cell"] in checks.deleted_tests:
                 g.update(score=0.0, auto_score=0.0, needs_manual_grade=False)
         row.cells = cells
+        row.comments = result.get("comments", [])
         row.score = sum(g["score"] for g in cells)
         row.auto_score = sum(g["auto_score"] or 0.0 for g in cells if not g["needs_manual_grade"])
         row.manual_pending = sum(g["max_score"] for g in cells if g["needs_manual_grade"])
@@ -241,6 +258,30 @@ class Grader:
             row.status = f"graded (feedback failed: {result.get('feedback_error', '')})"
         self._save(row)
         return row
+
+    def _record(self, row: Row) -> None:
+        """Merge a graded row into the course gradebook and put its executed notebook and
+        feedback in the course folder. A gradebook that stays unreachable stops the batch
+        (the row is kept in .results/, so a rerun merges it)."""
+        from autograder.gradebook.merge import GradebookUnavailable
+
+        if not row.cells or self.book is None:
+            return
+        with self.merge_lock:  # one writer per grading process
+            start = time.monotonic()
+            try:
+                self.book.merge(row.student_id, row.assignment, row.cells, row.comments, row.timestamp or None,
+                                self.names.get(row.student_id))
+            except GradebookUnavailable as err:
+                self.stopped = str(err)
+                raise BatchStopped(self.stopped, GRADEBOOK_HELP) from err
+            self.merge_seconds.append(time.monotonic() - start)
+        for sub, name in (("autograded", f"{row.assignment}.ipynb"), ("feedback", f"{row.assignment}.html")):
+            src = self.out / sub / row.student_id / row.assignment / name
+            if src.is_file() and self.course_dir != self.out:
+                target = self.course_dir / sub / row.student_id / row.assignment / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
 
     def _run_worker(self, nb, sid: str, aid: str, slot: int, copy_out: bool = True) -> dict:
         with tempfile.TemporaryDirectory(prefix="job-", dir=self.workroot) as tmp:
@@ -286,7 +327,7 @@ class Grader:
                 return result
             finally:
                 if self.sandboxed:
-                    from .sandbox import kill_uid
+                    from autograder.sandbox.kernel import kill_uid
 
                     kill_uid(uid)
 
@@ -295,12 +336,23 @@ class Grader:
             return "NOT sandboxed"
         return "sandboxed (job uids " + ", ".join(map(str, self.uids)) + ")"
 
+    def _open_gradebook(self) -> None:
+        from autograder.gradebook.merge import CourseGradebook, GradebookUnavailable, course_db_url, redact
+
+        url = course_db_url(self.opts.db_url, self.course_dir)
+        try:
+            self.book = CourseGradebook(url, log=lambda msg: print(msg, file=self.stream, flush=True))
+            self.book.define(self.template / "gradebook.db", self.aids)
+        except GradebookUnavailable as err:
+            raise BatchStopped(str(err), GRADEBOOK_HELP) from err
+        print(f"course gradebook: {redact(url)}; formgrader files in {self.course_dir}", file=self.stream, flush=True)
+
     # --- the canary -------------------------------------------------------------------
     def _canary(self) -> None:
-        """Grade each assignment's reference solution first (autograder.canary); set the
+        """Grade each assignment's reference solution first (autograder.grading.canary); set the
         per-cell time limits from it; raise BatchStopped if any reference loses points."""
-        from . import canary
-        from .sandbox import data_files
+        from autograder.grading import canary
+        from autograder.sandbox.kernel import data_files
 
         settings = {"mode": self.opts.mode, "sandboxed": self.sandboxed, "mem_mb": self.opts.mem_mb,
                     "nproc": self.opts.nproc, "cell_timeout": self.opts.cell_timeout}
@@ -352,7 +404,7 @@ class Grader:
         try:
             self.uids = [self.opts.uid_base + i for i in range(self.opts.jobs)]
             if self.opts.sandbox != "off":
-                from .sandbox import available, claim_uids
+                from autograder.sandbox.kernel import available, claim_uids
 
                 ok, why = available()
                 if ok:
@@ -369,6 +421,7 @@ class Grader:
             if self.aids:
                 release(dest=self.template / "lessons", aids=self.aids, root=self.template)
                 self.points = {aid: _max_points(self.template, aid) for aid in self.aids}
+                self._open_gradebook()
                 if self.opts.canary:
                     self._canary()
                 else:
@@ -385,6 +438,7 @@ class Grader:
                     return None
                 try:
                     row = self.grade_one(*pair)
+                    self._record(row)
                 except BatchStopped:
                     return None
                 except Exception as err:  # the batch goes on, and the row says why
@@ -404,13 +458,15 @@ class Grader:
             for worker in self.workers.values():
                 if worker is not None:
                     worker.close()
+            if self.book is not None:
+                self.book.close()
             shutil.rmtree(self.workroot, ignore_errors=True)
         write_results(rows, self.out)
         return rows
 
 
 class _Worker:
-    """A grading worker process (``python -m autograder.worker --serve``), reused job after job.
+    """A grading worker process (``python -m autograder.grading.worker --serve``), reused job after job.
 
     Jobs go in on its stdin; "done" comes back on a pipe of its own. Its stderr goes to a
     log file (a full pipe could block it). A job that overruns kills its whole process
@@ -423,7 +479,7 @@ class _Worker:
         self.log, self.offset = log, 0
         read_fd, write_fd = os.pipe()
         with open(log, "ab") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", "--serve", str(write_fd)],
+            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.worker", "--serve", str(write_fd)],
                                          cwd=course.REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=err, pass_fds=(write_fd,), start_new_session=True)
         os.close(write_fd)
@@ -498,12 +554,41 @@ def write_results(rows: list[Row], out: Path) -> None:
         json.dump([asdict(r) for r in rows], f, indent=1)
 
 
-def read_roster(path: Path) -> list[str]:
-    with open(path, newline="") as f:
+GRADEBOOK_HELP = ("Check that the database server is running and reachable with the URL above (--db, $COURSE_DB_URL "
+                  "or CourseDirectory.db_url). Every job graded so far is kept in .results/: run the same command "
+                  "again and it merges them without regrading.")
+
+#: Roster columns copied into the gradebook's student record (nbgrader's names for them).
+ROSTER_FIELDS = {"first_name": "first_name", "last_name": "last_name", "email": "email", "lms_id": "lms_user_id"}
+
+
+def read_roster_rows(path: Path) -> list[dict]:
+    """The roster's rows (a ``student_id`` column, and optionally first_name, last_name,
+    email and lms_id, the student's id in the LMS)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or "student_id" not in reader.fieldnames:
             raise SystemExit(f"error: {path} needs a 'student_id' column")
-        return [r["student_id"].strip() for r in reader if r["student_id"].strip()]
+        return [{k: (v or "").strip() for k, v in r.items() if k} for r in reader if (r["student_id"] or "").strip()]
+
+
+def read_roster(path: Path) -> list[str]:
+    return [r["student_id"] for r in read_roster_rows(path)]
+
+
+def _timestamp(folder: Path, notes: list[str]) -> str:
+    """nbgrader's ``timestamp.txt`` beside the notebook, if any, as ISO 8601 (UTC)."""
+    from nbgrader.utils import parse_utc
+
+    path = folder / "timestamp.txt"
+    if not path.is_file():
+        return ""
+    text = path.read_text(errors="replace").strip()[:100]
+    try:
+        return parse_utc(text).isoformat()
+    except Exception:
+        notes.append(f"timestamp.txt unreadable ({text[:40]!r}); submission time unknown")
+        return ""
 
 
 def grade(submissions: Path, out: Path, aids: list[str] | None = None, opts: Options | None = None,
@@ -515,8 +600,12 @@ def grade(submissions: Path, out: Path, aids: list[str] | None = None, opts: Opt
         raise SystemExit(f"error: {submissions} is not a folder of student submissions")
     found = sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
     students = found
+    names: dict[str, dict] = {}
     if roster:
-        listed = read_roster(roster)
+        listed_rows = read_roster_rows(roster)
+        names = {r["student_id"]: {ROSTER_FIELDS[k]: v for k, v in r.items() if k in ROSTER_FIELDS and v}
+                 for r in listed_rows}
+        listed = [r["student_id"] for r in listed_rows]
         extra = [s for s in found if s not in listed]
         if extra:
             print(f"note: folders not in the roster are graded too: {', '.join(extra)}", file=stream)
@@ -528,11 +617,16 @@ def grade(submissions: Path, out: Path, aids: list[str] | None = None, opts: Opt
             raise SystemExit(f"error: unknown assignment(s) {unknown}; known: {known}")
     else:  # every assignment that at least one student handed in
         aids = sorted({a for s in found for a in known if (submissions / s / a).exists()})
-    rows = Grader(submissions, out, aids, students, opts, stream).run()
+    grader = Grader(submissions, out, aids, students, opts, stream)
+    grader.names = names
+    rows = grader.run()
     counts: dict[str, int] = {}
     for r in rows:
         key = r.status.split(":")[0].split(" in ")[0]
         counts[key] = counts.get(key, 0) + 1
+    if grader.merge_seconds:
+        ms = sorted(grader.merge_seconds)
+        print(f"course gradebook: {len(ms)} jobs merged, {1000 * ms[len(ms) // 2]:.0f} ms each (median)", file=stream)
     print(f"\n{len(students)} students, {len(aids)} assignments: "
           + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f". Results in {out / 'grades.csv'}",
           file=stream)

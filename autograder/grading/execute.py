@@ -41,7 +41,7 @@ from nbformat.v4 import output_from_msg
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Unicode
 
-from .preprocessors import BEGIN_WORDS, END_WORDS, hidden_keys, quotes
+from autograder.grading.preprocessors import BEGIN_WORDS, END_WORDS, hidden_keys, quotes
 
 # Runs in the kernel before any student code (IPKernelApp.exec_lines). __IMPORTS__ is
 # replaced by the list of the release's import statements.

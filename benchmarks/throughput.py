@@ -1,6 +1,6 @@
 """Grading throughput benchmark (prints figures; not a test).
 
-    python -m autograder.throughput [--students 8] [--assignments 01_pixels ...]
+    python -m benchmarks.throughput [--students 8] [--assignments 01_pixels ...]
 
 Builds a batch of honest submissions (the reference solutions, ``--students`` copies of
 each of lessons 01–05 by default: 40 notebooks) and grades it three ways with the real
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import course
+from autograder import course
 
 
 def _batch(folder: Path, aids: list[str], students: int) -> int:
@@ -52,7 +52,7 @@ def _execution_only(aids: list[str]) -> float:
     """Seconds to execute each solutions notebook once, fast mode, without grading."""
     import nbformat
 
-    from .runner import execute
+    from autograder.authoring.runner import execute
 
     total = 0.0
     for aid in aids:
@@ -65,7 +65,7 @@ def _execution_only(aids: list[str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.throughput", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__)
     parser.add_argument("--students", type=int, default=8)
     parser.add_argument("--assignments", nargs="*",
                         default=[a for a in course.assignments() if a[:2] in {"01", "02", "03", "04", "05"}])

@@ -1,11 +1,13 @@
-"""The benchmark's arithmetic and plumbing (python -m cnnkit.bench), without timing anything long:
+"""The benchmark's arithmetic and plumbing (python -m benchmarks.training), without timing anything long:
 no wall-clock assertions, no training."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from cnnkit import bench
+from benchmarks import training as bench
 from conftest import SOLUTIONS, cell_source, load, notebook
 
 
@@ -60,7 +62,7 @@ def test_accuracy_lines_of_the_notebooks_match_what_the_bench_parses():
 
 
 def test_bench_holds_no_course_builder():
-    source = (bench.REPO / "cnnkit" / "bench.py").read_text()
+    source = Path(bench.__file__).read_text()
     for aid in ("06_fashion_mnist_cnn", "07_lenet"):
         for cell in load(notebook(SOLUTIONS, aid))["cells"]:
             if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):

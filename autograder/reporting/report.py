@@ -2,7 +2,7 @@
 
 Reads what ``grade`` wrote in OUT (``grades.json`` and the executed notebooks in
 ``autograded/``) and writes ``OUT/report/index.html`` with its figures beside it
-(``scores_<aid>.png``, ``passed_<aid>.png``; :mod:`autograder.report_figures`). The page
+(``scores_<aid>.png``, ``passed_<aid>.png``; :mod:`autograder.reporting.figures`). The page
 has no JavaScript. Per assignment it shows the score distribution, per exercise the
 share of students with full points and the failure messages counted, and the rows whose
 status needs a look (missing, ungradable, timeout, tampered).
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import report_figures
-from .check import ANSI, test_results
-from .preprocessors import hidden_keys, quotes
+from autograder.reporting import figures as report_figures
+from autograder.authoring.check import ANSI, test_results
+from autograder.grading.preprocessors import hidden_keys, quotes
 
 NOT_GRADED = ("missing", "ungradable")
 NOT_WRITTEN = "not written yet (the function still raises NotImplementedError)"
@@ -83,7 +83,7 @@ def failure_message(cell, keys=frozenset()) -> str:
     cell : nbformat.NotebookNode
         A test cell of an executed (autograded) notebook.
     keys : set of str
-        The notebook's hidden-test lines (:func:`autograder.preprocessors.hidden_keys`): a
+        The notebook's hidden-test lines (:func:`autograder.grading.preprocessors.hidden_keys`): a
         message that quotes one (student code can read a hidden test and raise it later)
         is not shown, as in feedback.
 

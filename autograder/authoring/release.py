@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import course
+from autograder import course
 
 
 def _generate(aids: list[str], root: Path) -> dict[str, str]:

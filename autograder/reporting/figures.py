@@ -1,4 +1,4 @@
-"""The class report's figures (:mod:`autograder.report`): small PNGs drawn with matplotlib.
+"""The class report's figures (:mod:`autograder.reporting.report`): small PNGs drawn with matplotlib.
 
 Colours come from the Okabe–Ito palette, which stays distinct under the common kinds of
 colour blindness; every figure has a title on its axes and is saved at 100 dpi.

@@ -1,7 +1,7 @@
-"""The inside of the sandbox. ``autograder.sandbox`` starts a student's kernel as
+"""The inside of the sandbox. ``autograder.sandbox.kernel`` starts a student's kernel as
 
     unshare --net --mount --pid --fork --kill-child --mount-proc \\
-        python -m autograder.jail SPEC.json -- python -m ipykernel_launcher -f kernel.json
+        python -m autograder.sandbox.jail SPEC.json -- python -m ipykernel_launcher -f kernel.json
 
 so this module runs as root in fresh network, mount and PID namespaces. It builds a
 minimal root file system on a tmpfs — the system folders read-only, the Python
@@ -77,7 +77,7 @@ def limit(spec: dict) -> None:
 
 def main(argv: list[str]) -> None:
     spec_path, sep, *cmd = argv
-    assert sep == "--" and cmd, "usage: python -m autograder.jail SPEC.json -- CMD..."
+    assert sep == "--" and cmd, "usage: python -m autograder.sandbox.jail SPEC.json -- CMD..."
     with open(spec_path) as f:
         spec = json.load(f)
     uid = int(spec["uid"])

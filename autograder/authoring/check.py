@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from .runner import execute
+from autograder.authoring.runner import execute
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 EXERCISE = re.compile(r"^#+\s*(Exercise[^\n]*)", re.M)

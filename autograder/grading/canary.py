@@ -34,7 +34,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import course
+from autograder import course
 
 FLOOR_S = 30      # no cell gets less than this
 FACTOR = 10       # × the reference's time for the same cell
@@ -88,7 +88,7 @@ def _stat(path: str) -> list:
 def _tree_hash(folder: Path, pattern: str = "*.py") -> str:
     h = hashlib.sha256()
     for path in sorted(folder.glob(pattern)):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+        h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
@@ -101,14 +101,14 @@ def fingerprint(settings: dict, data: list[str]) -> str:
     package and the grader's own code (contents); the data files the sandbox exposes; the
     kernel-relevant environment variables; and the batch settings (mode, sandbox, caps).
     """
-    from .sandbox import KEPT_ENV
+    from autograder.sandbox.kernel import KEPT_ENV
 
     parts = {
         "python": [sys.version, os.path.realpath(sys.executable), os.path.realpath(sys.prefix)],
         "site": [_stat(os.path.join(d, name)) for d in site.getsitepackages() if os.path.isdir(d)
                  for name in sorted(os.listdir(d)) if name != "__pycache__"],
         "cnnkit": _tree_hash(course.REPO / "cnnkit"),
-        "autograder": _tree_hash(course.HERE),
+        "autograder": _tree_hash(course.HERE, "**/*.py"),
         "data": [_stat(p) for p in data],
         "env": {k: os.environ.get(k) for k in (*KEPT_ENV, "FASHION_MNIST_DIR", "KERAS_HOME", "PYTHONPATH")},
         "settings": settings,

@@ -12,7 +12,7 @@ import nbformat
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-from . import course
+from autograder import course
 
 
 #: A TensorFlow/XLA C++ log line ("2026-11-26 10:01:02.345678: I tensorflow/core/util/port.cc:153] oneDNN

@@ -2,10 +2,10 @@
 assignment inside a throwaway course folder, write its feedback, and save the result;
 with ``--serve``, job after job in the same process.
 
-    python -m autograder.worker JOB.json              # one job
-    python -m autograder.worker --serve STATUS_FD     # job after job (what grade uses)
+    python -m autograder.grading.worker JOB.json              # one job
+    python -m autograder.grading.worker --serve STATUS_FD     # job after job (what grade uses)
 
-JOB.json (written by ``autograder.grade``) names the workspace, assignment, student,
+JOB.json (written by ``autograder.grading.grade``) names the workspace, assignment, student,
 mode, caps and the file to write the result to. The workspace holds gradebook.db and
 source/ copied from the released assignment, and submitted/STUDENT/ASSIGNMENT/. The
 result goes to a file in a root-only folder; nothing the student's kernel prints or
@@ -37,7 +37,7 @@ def _configure(cfg, job: dict) -> None:
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
-    from .execute import GuardedExecute
+    from autograder.grading.execute import GuardedExecute
 
     defaults = Autograde.class_traits()["autograde_preprocessors"].default()
     cfg.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in defaults]
@@ -48,13 +48,13 @@ def _configure(cfg, job: dict) -> None:
     # hidden tests' imports.
     import nbformat
 
-    from .screen import release_imports
+    from autograder.grading.screen import release_imports
 
     source = Path(job["workspace"]) / "source" / job["assignment"] / f"{job['assignment']}.ipynb"
     cfg.GuardedExecute.trusted_imports = release_imports(nbformat.read(source, as_version=4))
     cfg.LimitOutput.max_lines = 1000
     if job["sandbox"]:
-        from .sandbox import SandboxKernelManager
+        from autograder.sandbox.kernel import SandboxKernelManager
 
         cfg.GuardedExecute.kernel_manager_class = SandboxKernelManager
         cfg.SandboxKernelManager.job_dir = job["job_dir"]
@@ -75,7 +75,7 @@ def _grader_errors(notebook_path: Path) -> dict[str, list[str]]:
     found its names changed while it ran (``TestTampered``, ``GuardError``)."""
     import nbformat
 
-    from .check import EXERCISE
+    from autograder.authoring.check import EXERCISE
 
     nb = nbformat.read(notebook_path, as_version=4)
     exercise, found = "(before the first exercise)", {kind: [] for kind in set(GRADER_ERRORS.values())}
@@ -98,8 +98,8 @@ def _executed(notebook_path: Path, source_path: Path) -> dict:
     environment is at fault, not the student)."""
     import nbformat
 
-    from .check import ANSI
-    from .execute import cell_key
+    from autograder.authoring.check import ANSI
+    from autograder.grading.execute import cell_key
 
     nb = nbformat.read(notebook_path, as_version=4)
     source = nbformat.read(source_path, as_version=4)
@@ -130,12 +130,12 @@ def run(job: dict) -> dict:
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
 
-    from . import course
+    from autograder import course
 
     ws, aid, sid = Path(job["workspace"]), job["assignment"], job["student"]
     cfg = course.nbgrader_config(ws)
     _configure(cfg, job)
-    # Time limits per cell, from the canary's run of the reference (autograder.canary).
+    # Time limits per cell, from the canary's run of the reference (autograder.grading.canary).
     cfg.GuardedExecute.cell_limits = job.get("cell_limits") or {}
 
     def app_for(cls):
@@ -153,10 +153,12 @@ def run(job: dict) -> dict:
         return {"ok": False, "reason": _reason(result), "log": (result.get("log") or "")[-4000:]}
     feedback = capture_log(app_for(GenerateFeedback))
 
-    grades = []
+    grades, comments = [], []
     with Gradebook(cfg.CourseDirectory.db_url) as gb:
         submission = gb.find_submission(aid, sid)
         for notebook in submission.notebooks:
+            for c in notebook.comments:
+                comments.append({"notebook": notebook.name, "cell": c.name, "auto_comment": c.auto_comment})
             for g in notebook.grades:
                 grades.append({
                     "notebook": notebook.name,
@@ -167,7 +169,7 @@ def run(job: dict) -> dict:
                     "needs_manual_grade": bool(g.needs_manual_grade),
                 })
     executed = ws / "autograded" / sid / aid / f"{aid}.ipynb"
-    return {"ok": True, "grades": grades, **_grader_errors(executed),
+    return {"ok": True, "grades": grades, "comments": comments, **_grader_errors(executed),
             **_executed(executed, ws / "source" / aid / f"{aid}.ipynb"),
             "feedback_ok": bool(feedback["success"]),
             "feedback_error": "" if feedback["success"] else _reason(feedback)}

@@ -5,7 +5,7 @@ grading. Each kernel runs
 
 - in fresh network, mount and PID namespaces (``unshare``): no network at all, not
   even loopback; it sees only its own processes;
-- chrooted into a minimal root built by :mod:`autograder.jail`: system folders, Python,
+- chrooted into a minimal root built by :mod:`autograder.sandbox.jail`: system folders, Python,
   the course venv and helper package and the data, read-only; its own working folder;
   nothing of the course repository, the gradebook or other students;
 - as a per-job unprivileged uid, with no groups;
@@ -37,7 +37,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Dict, Integer, List, Unicode
 
-from . import course
+from autograder import course
 
 #: Environment variables a student's kernel keeps; everything else (NBGRADER_EXECUTION,
 #: JUPYTER_*, the grader's paths) is dropped.
@@ -97,7 +97,7 @@ def _set_pdeathsig() -> None:  # runs in the child between fork and exec
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """A kernel manager that starts the kernel inside :mod:`autograder.jail`."""
+    """A kernel manager that starts the kernel inside :mod:`autograder.sandbox.jail`."""
 
     job_dir = Unicode(help="a root-only folder for this job's jail files").tag(config=True)
     uid = Integer(61000, help="unprivileged uid the kernel runs as").tag(config=True)
@@ -148,7 +148,7 @@ class SandboxKernelManager(AsyncKernelManager):
         spec_path.write_text(json.dumps(self._spec(cwd)))
         os.chmod(spec_path, 0o600)
         cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
-               sys.executable, "-m", "autograder.jail", str(spec_path), "--", *kernel_cmd]
+               sys.executable, "-m", "autograder.sandbox.jail", str(spec_path), "--", *kernel_cmd]
         kw["env"] = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(course.REPO)}
         kw["stdout"] = subprocess.DEVNULL
         kw["stderr"] = subprocess.DEVNULL

@@ -1,10 +1,10 @@
 """The course's training benchmark: how fast this machine trains lessons 6 and 7's models.
 
-    python -m cnnkit.bench                 # matmul bound + two epochs of each model (about 5 minutes)
-    python -m cnnkit.bench --variants      # + other settings: what was tried (+10 minutes)
-    python -m cnnkit.bench --notebooks     # + every solutions notebook executed in fast and full mode,
+    python -m benchmarks.training                 # matmul bound + two epochs of each model (about 5 minutes)
+    python -m benchmarks.training --variants      # + other settings: what was tried (+10 minutes)
+    python -m benchmarks.training --notebooks     # + every solutions notebook executed in fast and full mode,
                                            #   timed, and the full-mode test accuracies they print (long)
-    KERAS_BACKEND=jax python -m cnnkit.bench --notebooks --notebooks-dir DIR --only 06 07 08
+    KERAS_BACKEND=jax python -m benchmarks.training --notebooks --notebooks-dir DIR --only 06 07 08
                                            # on a GPU machine without TensorFlow (see the README)
 
 It prints one table, measured in one run:
@@ -191,7 +191,7 @@ def lesson_batch(aid: str, pattern: str) -> int:
 def worker(name: str, batch: int | None = None, jit: bool = False, tfdata: bool = False, threads: bool = False,
            spe: int = 1, repeats: int = 2) -> dict:
     """Time training epochs of a course model on all 60,000 images; return the figures (the fastest epoch)."""
-    from .speed import fast_cpu
+    from cnnkit.speed import fast_cpu
 
     fast_cpu()
     import keras
@@ -201,7 +201,7 @@ def worker(name: str, batch: int | None = None, jit: bool = False, tfdata: bool 
 
         tf.config.threading.set_intra_op_parallelism_threads(2)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    from .data import load_fashion_mnist
+    from cnnkit.data import load_fashion_mnist
 
     aid, builder, batch_pattern, side = MODELS[name]
     batch = batch or lesson_batch(aid, batch_pattern)
@@ -243,7 +243,7 @@ def worker(name: str, batch: int | None = None, jit: bool = False, tfdata: bool 
 
 def run_worker(name: str, env: dict[str, str] | None = None, **options) -> dict:
     """Run :func:`worker` in a fresh process (so start-up settings apply); return its figures."""
-    cmd = [sys.executable, "-m", "cnnkit.bench", "--worker", name, "--options", json.dumps(options)]
+    cmd = [sys.executable, "-m", "benchmarks.training", "--worker", name, "--options", json.dumps(options)]
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=REPO)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -277,7 +277,7 @@ def execute_notebooks(mode: str, keep: Path | None = None, source: Path | None =
     import nbformat
 
     from autograder import course
-    from autograder.runner import execute
+    from autograder.authoring.runner import execute
 
     per_notebook, accuracies = {}, {}
     failures.clear()
@@ -343,7 +343,7 @@ def load_average() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnnkit.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", action="store_true", help="also time the CNN and LeNet with other settings")
     parser.add_argument("--notebooks", action="store_true", help="also execute every solutions notebook in fast and full mode")
     parser.add_argument("--notebooks-dir", type=Path, help="with --notebooks: execute the notebooks of this folder "
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args.worker, **json.loads(args.options))))
         return 0
 
-    from .speed import ENV_VAR, fast_cpu
+    from cnnkit.speed import ENV_VAR, fast_cpu
 
     user_setting = os.environ.get(ENV_VAR)
     fast_cpu()  # the workers inherit TF_ENABLE_ONEDNN_OPTS=1 unless the environment says otherwise
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     accuracies = notebooks["full"][2] if "full" in notebooks else {}
     key = {"dense": "Dense", "CNN": "CNN", "improved CNN": "Improved CNN", "LeNet": "LeNet"}
 
-    print(f"Training benchmark (python -m cnnkit.bench{' --variants' if args.variants else ''}"
+    print(f"Training benchmark (python -m benchmarks.training{' --variants' if args.variants else ''}"
           f"{' --notebooks' if args.notebooks else ''}), {started:%Y-%m-%d %H:%M} UTC")
     print(f"Machine: {machine_line()}")
     print(f"Software: {versions_line(worker_setting)}")

@@ -1,0 +1,1 @@
+"""The class report: one HTML page (``report``) and its figures (``figures``)."""
