@@ -58,8 +58,14 @@ class CourseGradebook:
         self.retry_s = float(os.environ.get("AUTOGRADER_DB_RETRY_S", RETRY_S)) if retry_s is None else retry_s
         self.log = log or (lambda msg: None)
         kwargs: dict = {"pool_pre_ping": True, "future": True}
-        if url.startswith("sqlite"):
+        self.sqlite = url.startswith("sqlite")
+        if self.sqlite:
             kwargs["connect_args"] = {"timeout": 60}  # wait for another writer's lock
+            from sqlalchemy.engine import make_url
+
+            path = make_url(url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url, **kwargs)
         self._retry(self._create, "open")
 
@@ -74,9 +80,10 @@ class CourseGradebook:
 
     # --- retrying ------------------------------------------------------------------------
     def _retry(self, fn, what: str):
-        """Run ``fn``; retry while the database is unreachable or a concurrent writer won a
-        race (a unique row created by another ``grade`` process). Raise
-        GradebookUnavailable when ``retry_s`` has passed."""
+        """Run ``fn``; retry while the database server is unreachable or a concurrent writer
+        won a race (a unique row created by another ``grade`` process). Raise
+        GradebookUnavailable when ``retry_s`` has passed. A SQLite file has no server to
+        wait for (its lock is waited for by the driver): its errors are final."""
         deadline, delay, said = time.monotonic() + self.retry_s, 0.5, False
         while True:
             try:
@@ -86,6 +93,9 @@ class CourseGradebook:
                         and not err.connection_invalidated:
                     raise
                 detail = " ".join(str(getattr(err, "orig", None) or err).split())[:200]
+                if self.sqlite and isinstance(err, OperationalError):
+                    raise GradebookUnavailable(f"the course gradebook {redact(self.url)} could not be written "
+                                               f"({what}): {detail}") from err
                 if time.monotonic() + delay > deadline:
                     raise GradebookUnavailable(
                         f"the course gradebook {redact(self.url)} could not be written ({what}) for "
