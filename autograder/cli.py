@@ -1,9 +1,10 @@
-"""``python -m autograder``: release, grade (canary first, into the course gradebook), export, report,
-check, execute and solved."""
+"""``python -m autograder``: release, grade (canary first, into the course gradebook; here or on a
+Dask cluster), export, report, cluster, worker, check, execute and solved."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
                    "else CourseDirectory.db_url of the course config, else gradebook.db in the course folder)")
     p.add_argument("--course-dir", type=Path, help="the course folder of nbgrader's formgrader, which gets "
                    "autograded/ and feedback/ (default: $COURSE_DIR, else autograder/)")
+    p.add_argument("--scheduler", metavar="tls://HOST:8786", help="grade on this Dask cluster's course workers "
+                   "(python -m autograder worker) instead of this machine")
+    p.add_argument("--certs", type=Path, default=Path("cluster-certs"),
+                   help="with --scheduler: the folder of `cluster certs` (default: cluster-certs/)")
     p.add_argument("--no-canary", dest="canary", action="store_false",
                    help="do not grade the reference solution first (the canary stops a batch whose environment "
                         "is broken, and sets each cell's time limit from the reference's)")
@@ -57,6 +62,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="the CSV to write (default: grades-FORMAT.csv)")
     p.add_argument("--db", metavar="URL", help="the course gradebook (default as for grade)")
     p.add_argument("--assignment", action="append", dest="assignments", help="only this assignment (repeatable)")
+
+    p = sub.add_parser("cluster", help="the Dask grading cluster: certs DIR (the course CA and TLS certificates), "
+                       "scheduler (dask scheduler, TLS only)")
+    csub = p.add_subparsers(dest="cluster_command", required=True)
+    c = csub.add_parser("certs", help="create the course CA and the scheduler, worker and client certificates")
+    c.add_argument("dir", type=Path)
+    c.add_argument("--host", action="append", dest="hosts",
+                   help="a name or address the scheduler is reached by (repeatable; default: this machine's names, "
+                        "localhost, 127.0.0.1)")
+    c = csub.add_parser("scheduler", help="start the scheduler (dask scheduler, TLS only, no dashboard)")
+    c.add_argument("--certs", type=Path, default=Path("cluster-certs"))
+    c.add_argument("--host", default="0.0.0.0")
+    c.add_argument("--port", type=int, default=8786)
+
+    p = sub.add_parser("worker", help="start a grading worker of the Dask cluster (dask worker with the course's "
+                       "settings); run it as root, so that the sandbox works")
+    p.add_argument("scheduler", help="tls://HOST:8786")
+    p.add_argument("--certs", type=Path, default=Path("cluster-certs"))
+    p.add_argument("--slots", type=int, default=os.cpu_count() or 1, help="jobs graded at once (default: the cores)")
+    p.add_argument("--name", help="the worker's name in the cluster")
 
     p = sub.add_parser("report", help="class report of a graded batch: OUT/report/index.html, with figures")
     p.add_argument("out", type=Path, help="the --out folder of a grade run (reads grades.json and autograded/)")
@@ -86,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
 
         opts = Options(mode=args.mode, timeout=args.timeout, cell_timeout=args.cell_timeout, jobs=max(1, args.jobs),
                        force=args.force, sandbox=args.sandbox, mem_mb=args.mem_mb, nproc=args.nproc,
-                       canary=args.canary, db_url=args.db, course_dir=args.course_dir)
+                       canary=args.canary, db_url=args.db, course_dir=args.course_dir, scheduler=args.scheduler,
+                       certs=args.certs)
         submissions = args.submissions
         if args.from_zip:
             if submissions:
@@ -108,6 +134,19 @@ def main(argv: list[str] | None = None) -> int:
                      args.assignments)
         print(f"wrote {out}")
         return 0
+    if args.command == "cluster":
+        from autograder.cluster import commands
+        from autograder.cluster.certs import make_certs
+
+        if args.cluster_command == "certs":
+            for path in make_certs(args.dir, args.hosts).values():
+                print(f"wrote {path}")
+            return 0
+        commands.exec_argv(commands.scheduler_argv(args.certs, args.host, args.port), args.certs, "scheduler")
+    if args.command == "worker":
+        from autograder.cluster import commands
+
+        commands.exec_argv(commands.worker_argv(args.scheduler, args.certs, args.slots, args.name), args.certs, "worker")
     if args.command == "report":
         from autograder.reporting.report import write_report
 

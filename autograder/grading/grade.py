@@ -32,9 +32,7 @@ import csv
 import hashlib
 import json
 import os
-import queue
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +44,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import course
-from autograder.grading.canary import MIDWAY_HELP, BatchStopped
+from autograder.grading.canary import MIDWAY_HELP, BatchStopped, release_digest
 from autograder.authoring.release import release
 
 CSV_FIELDS = ["student_id", "assignment", "score", "max_score", "auto_score", "auto_max_score",
@@ -68,6 +66,8 @@ class Options:
     canary: bool = True          # grade the reference solution first; stop if it loses points
     db_url: str | None = None    # the course gradebook (None: autograder.gradebook.merge.course_db_url)
     course_dir: Path | None = None  # where autograded/ and feedback/ go for the formgrader (None: the course's)
+    scheduler: str | None = None  # tls://HOST:8786: grade on that Dask cluster (autograder.cluster) instead of here
+    certs: Path | None = None     # the cluster's certificates (autograder.cluster.certs)
 
 
 @dataclass
@@ -155,13 +155,12 @@ class Grader:
         self.submissions, self.out, self.aids, self.students, self.opts = submissions, out, aids, students, opts
         self.stream = stream
         self.lock = threading.Lock()
-        self.slots: queue.Queue[int] = queue.Queue()
-        for i in range(opts.jobs):
-            self.slots.put(i)
+        self.jobs = opts.jobs                                     # jobs in flight at once
         self.done = 0
         self.started = time.monotonic()
-        self.sandboxed = False
-        self.workers: dict[int, _Worker | None] = {}
+        self.local = None                                         # grading slots on this machine ...
+        self.cluster = None                                       # ... or the Dask cluster's
+        self.digests: dict[str, str] = {}                         # release digest per assignment
         self.limits: dict[str, tuple[dict[str, int], int]] = {}   # per assignment, from the canary
         self.stopped: str | None = None                           # why the batch stopped, if it did
         self.book = None                                          # the course gradebook (set in run)
@@ -217,14 +216,10 @@ class Grader:
         restore_metadata(nb, released)
         nb.metadata["kernelspec"] = released.metadata.get("kernelspec", nb.metadata.get("kernelspec"))
         row.notes += checks.notes
-        slot = self.slots.get()
         start = time.monotonic()
-        try:
-            if self.stopped:
-                raise BatchStopped(self.stopped)
-            result = self._run_worker(nb, sid, aid, slot)
-        finally:
-            self.slots.put(slot)
+        if self.stopped:
+            raise BatchStopped(self.stopped)
+        result = self._execute(nb, sid, aid)
         row.seconds = round(time.monotonic() - start, 1)
         if not result.get("ok"):  # not cached: a rerun tries again
             row.status = f"ungradable: {result.get('reason', 'unknown error')}"
@@ -283,58 +278,37 @@ class Grader:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, target)
 
-    def _run_worker(self, nb, sid: str, aid: str, slot: int, copy_out: bool = True) -> dict:
-        with tempfile.TemporaryDirectory(prefix="job-", dir=self.workroot) as tmp:
-            ws = Path(tmp)
-            shutil.copy2(self.template / "gradebook.db", ws / "gradebook.db")
-            shutil.copytree(self.template / "source" / aid, ws / "source" / aid)
-            dest = ws / "submitted" / sid / aid
-            dest.mkdir(parents=True)
-            nbformat.write(nb, dest / f"{aid}.ipynb")
-            uid = self.uids[slot]
-            cell_limits, cell_timeout = self.limits.get(aid, ({}, self.opts.cell_timeout))
-            job = {"workspace": str(ws), "assignment": aid, "student": sid, "mode": self.opts.mode,
-                   "cell_timeout": cell_timeout, "cell_limits": cell_limits,
-                   "sandbox": self.sandboxed, "job_dir": str(ws / "jail"),
-                   "uid": uid, "mem_mb": self.opts.mem_mb, "nproc": self.opts.nproc,
-                   "result": str(ws / "result.json")}
-            (ws / "jail").mkdir(mode=0o700)
-            (ws / "job.json").write_text(json.dumps(job))
-            try:
-                worker = self.workers.get(slot)
-                if worker is None or not worker.alive():
-                    if worker is not None:
-                        worker.close()
-                    worker = self.workers[slot] = _Worker(self.opts.mode, Path(self.workroot) / f"worker-{slot}.log")
-                finished = worker.grade(ws / "job.json", self.opts.timeout)
-                if finished is None:
-                    worker.close()
-                    self.workers[slot] = None
-                    return {"ok": False, "reason": f"grading took longer than {self.opts.timeout} s"}
-                result_path = ws / "result.json"
-                if not finished or not result_path.is_file():
-                    reason = f"grader worker ended without a result ({worker.ended()}) " + worker.log_tail()[:200]
-                    worker.close()
-                    self.workers[slot] = None
-                    return {"ok": False, "reason": reason}
-                result = json.loads(result_path.read_text())
-                for sub, name in (("feedback", f"{aid}.html"), ("autograded", f"{aid}.ipynb")) if copy_out else ():
-                    src = ws / sub / sid / aid / name  # only the grader's own files, never student-made ones
-                    target = self.out / sub / sid / aid / name
-                    if src.is_file():
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(src, target)
-                return result
-            finally:
-                if self.sandboxed:
-                    from autograder.sandbox.kernel import kill_uid
+    def _execute(self, nb, sid: str, aid: str, copy_out: bool = True) -> dict:
+        """Grade one screened notebook, here (autograder.grading.slots) or on the cluster
+        (autograder.cluster); write its feedback and executed notebook to OUT."""
+        cell_limits, cell_timeout = self.limits.get(aid, ({}, self.opts.cell_timeout))
+        settings = {"cell_timeout": cell_timeout, "cell_limits": cell_limits, "mem_mb": self.opts.mem_mb,
+                    "nproc": self.opts.nproc}
+        if self.cluster is not None:
+            from autograder.cluster.client import ClusterLost
 
-                    kill_uid(uid)
+            job = {"notebook": nbformat.writes(nb), "student": sid, "assignment": aid, "digest": self.digests[aid],
+                   "mode": self.opts.mode, "sandbox": "off" if self.opts.sandbox == "off" else "on",
+                   "settings": settings, "timeout": self.opts.timeout}
+            try:
+                result = self.cluster.grade(job)
+            except ClusterLost as err:
+                self.stopped, self.stop_help = str(err), err.help
+                raise
+        else:
+            result = self.local.run(nb, sid, aid, settings, self.opts.timeout, template=self.template)
+        files = result.pop("files", None) or {}
+        for sub, name in (("feedback", f"{aid}.html"), ("autograded", f"{aid}.ipynb")) if copy_out else ():
+            if sub in files:
+                target = self.out / sub / sid / aid / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(files[sub])
+        return result
 
     def isolation(self) -> str:
-        if not self.sandboxed:
-            return "NOT sandboxed"
-        return "sandboxed (job uids " + ", ".join(map(str, self.uids)) + ")"
+        if self.cluster is not None:
+            return f"on the cluster at {self.cluster.address} ({self.cluster.slots()} grading slots, sandboxed there)"
+        return self.local.isolation()
 
     def _open_gradebook(self) -> None:
         from autograder.gradebook.merge import CourseGradebook, GradebookUnavailable, course_db_url, redact
@@ -354,33 +328,32 @@ class Grader:
         from autograder.grading import canary
         from autograder.sandbox.kernel import data_files
 
-        settings = {"mode": self.opts.mode, "sandboxed": self.sandboxed, "mem_mb": self.opts.mem_mb,
-                    "nproc": self.opts.nproc, "cell_timeout": self.opts.cell_timeout}
+        settings = {"mode": self.opts.mode, "sandboxed": self.local.sandboxed if self.local else "cluster",
+                    "mem_mb": self.opts.mem_mb, "nproc": self.opts.nproc, "cell_timeout": self.opts.cell_timeout}
         env = canary.fingerprint(settings, data_files())
         print(f"canary: grading the reference solution of {', '.join(self.aids)} first, as the students will be",
               file=self.stream, flush=True)
 
         def one(aid: str) -> tuple[str, str]:
             path = canary.cache_path(aid, canary.release_digest(self.template, aid), env)
-            cached = canary.load_cached(path)
+            # On a cluster the environment is the workers', which this machine cannot fingerprint:
+            # the canary runs every time there (one notebook per assignment, on the cluster).
+            cached = canary.load_cached(path) if self.cluster is None else None
             if cached is not None:
                 self.limits[aid] = canary.limits(cached["cell_seconds"], self.opts.cell_timeout)
                 return aid, f"passed (cached from {cached['when']})"
-            slot = self.slots.get()
             start = time.monotonic()
-            try:
-                result = self._run_worker(canary.reference(aid), "canary", aid, slot, copy_out=False)
-            finally:
-                self.slots.put(slot)
+            result = self._execute(canary.reference(aid), "canary", aid, copy_out=False)
             seconds = time.monotonic() - start
             problem = canary.failure(aid, result, self.points[aid][1])
             if problem:
                 raise BatchStopped(problem)
-            canary.save(path, canary.record(result, seconds))
+            if self.cluster is None:
+                canary.save(path, canary.record(result, seconds))
             self.limits[aid] = canary.limits(result.get("cell_seconds", {}), self.opts.cell_timeout)
             return aid, f"passed in {seconds:.1f} s"
 
-        with ThreadPoolExecutor(max_workers=self.opts.jobs) as pool:
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             for aid, how in pool.map(one, self.aids):
                 per, other = self.limits[aid]
                 span = f"{min(per.values(), default=other)}–{max(per.values(), default=other)} s"
@@ -401,26 +374,28 @@ class Grader:
         self.out.mkdir(parents=True, exist_ok=True)
         self.workroot = tempfile.mkdtemp(prefix="autograder-")
         os.chmod(self.workroot, 0o700)
+        self.stop_help = MIDWAY_HELP
         try:
-            self.uids = [self.opts.uid_base + i for i in range(self.opts.jobs)]
-            if self.opts.sandbox != "off":
-                from autograder.sandbox.kernel import available, claim_uids
+            if self.opts.scheduler:
+                from autograder.cluster.client import Cluster
 
-                ok, why = available()
-                if ok:
-                    self.sandboxed = True
-                    self.uids, self._uid_locks = claim_uids(self.opts.jobs, first=self.opts.uid_base)
-                elif self.opts.sandbox == "on":
-                    raise SystemExit(f"error: --sandbox on, but isolation is not available: {why}")
-                else:
-                    print("!" * 78 + f"\nWARNING: NO SANDBOX ({why}). Student code runs as you, with your files "
-                          "and the network.\nGrade untrusted submissions as root on Linux (unshare), or in a "
-                          "throwaway VM or container.\n" + "!" * 78, file=self.stream, flush=True)
+                self.cluster = Cluster(self.opts.scheduler, self.opts.certs)
+                # Every job goes to the scheduler at once (it queues them); this process only screens and merges.
+                self.jobs = max(self.opts.jobs, 2 * self.cluster.wait_for_slots())
+            else:
+                from autograder.grading.slots import Slots
+
+                self.local = Slots(self.opts.jobs, self.opts.mode, self.opts.sandbox, self.opts.uid_base)
+                if not self.local.sandboxed and self.opts.sandbox != "off":
+                    print("!" * 78 + f"\nWARNING: NO SANDBOX ({self.local.why_not}). Student code runs as you, with "
+                          "your files and the network.\nGrade untrusted submissions as root on Linux (unshare), or "
+                          "in a throwaway VM or container.\n" + "!" * 78, file=self.stream, flush=True)
             self.template = Path(self.workroot) / "template"
             self.points = {}
             if self.aids:
                 release(dest=self.template / "lessons", aids=self.aids, root=self.template)
                 self.points = {aid: _max_points(self.template, aid) for aid in self.aids}
+                self.digests = {aid: release_digest(self.template, aid) for aid in self.aids}
                 self._open_gradebook()
                 if self.opts.canary:
                     self._canary()
@@ -429,7 +404,7 @@ class Grader:
                           file=self.stream, flush=True)
             pairs = [(sid, aid) for sid in self.students for aid in self.aids]
             total = len(pairs)
-            print(f"Grading {len(self.students)} students × {len(self.aids)} assignments with {self.opts.jobs} "
+            print(f"Grading {len(self.students)} students × {len(self.aids)} assignments with {self.jobs} "
                   f"job(s), {self.isolation()}, {self.opts.mode} mode.",
                   file=self.stream, flush=True)
 
@@ -448,90 +423,22 @@ class Grader:
                 self._report(row, total)
                 return row
 
-            with ThreadPoolExecutor(max_workers=self.opts.jobs) as pool:
+            with ThreadPoolExecutor(max_workers=self.jobs) as pool:
                 rows = list(pool.map(job, pairs))
             if self.stopped:
                 done = sum(r is not None for r in rows)
                 raise BatchStopped(f"grading stopped: {self.stopped}\n{done} of {total} jobs had finished; "
-                                   "their results are kept in .results/ and a rerun resumes from there.", MIDWAY_HELP)
+                                   "their results are kept in .results/ and a rerun resumes from there.", self.stop_help)
         finally:
-            for worker in self.workers.values():
-                if worker is not None:
-                    worker.close()
+            if self.local is not None:
+                self.local.close()
+            if self.cluster is not None:
+                self.cluster.close()
             if self.book is not None:
                 self.book.close()
             shutil.rmtree(self.workroot, ignore_errors=True)
         write_results(rows, self.out)
         return rows
-
-
-class _Worker:
-    """A grading worker process (``python -m autograder.grading.worker --serve``), reused job after job.
-
-    Jobs go in on its stdin; "done" comes back on a pipe of its own. Its stderr goes to a
-    log file (a full pipe could block it). A job that overruns kills its whole process
-    group (the worker and any unsandboxed kernel); the slot then starts a new worker.
-    """
-
-    def __init__(self, mode: str, log: Path):
-        env = course.kernel_env(mode)
-        env.pop("NBGRADER_EXECUTION", None)
-        self.log, self.offset = log, 0
-        read_fd, write_fd = os.pipe()
-        with open(log, "ab") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.worker", "--serve", str(write_fd)],
-                                         cwd=course.REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                         stderr=err, pass_fds=(write_fd,), start_new_session=True)
-        os.close(write_fd)
-        self.status = os.fdopen(read_fd, "rb")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def grade(self, job: Path, timeout: float) -> bool | None:
-        """True when the job finished, False if the worker died, None on timeout (worker killed)."""
-        import select
-
-        self.offset = self.log.stat().st_size if self.log.exists() else 0
-        try:
-            self.proc.stdin.write(f"{job}\n".encode())
-            self.proc.stdin.flush()
-        except OSError:
-            return False
-        ready, _, _ = select.select([self.status], [], [], timeout)
-        if not ready:
-            self.kill()
-            return None
-        return self.status.readline() == b"done\n"
-
-    def ended(self) -> str:
-        code = self.proc.poll()
-        return "still running" if code is None else f"exit {code}"
-
-    def log_tail(self) -> str:
-        try:
-            with open(self.log, "rb") as f:
-                f.seek(self.offset)
-                lines = f.read().decode(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return lines[-1] if lines else ""
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, 9)
-        except OSError:
-            pass
-        self.proc.wait()
-
-    def close(self) -> None:
-        if self.alive():
-            try:
-                self.proc.stdin.close()  # end of jobs: the worker returns
-                self.proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                self.kill()
-        self.status.close()
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:

@@ -1,0 +1,215 @@
+"""Grading slots: where one job (a screened notebook, a student, an assignment) is graded.
+
+A :class:`Slots` owns a private work folder with the released assignments (the template
+gradebook and sources, built by :func:`autograder.authoring.release.release`), the sandbox's
+job uids (claimed for as long as it lives) and one grading worker process per slot
+(``python -m autograder.grading.worker --serve``), reused job after job. ``run`` grades one
+job in a throwaway nbgrader course and returns the worker's result with the files it made
+(feedback HTML, the executed notebook) as bytes: the caller decides where they go. The local
+batch (:mod:`autograder.grading.grade`) and a cluster worker (:mod:`autograder.cluster.station`)
+grade through the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import nbformat
+
+from autograder import course
+from autograder.authoring.release import release
+
+
+class Slots:
+    """``n`` grading slots on this machine (see the module docstring)."""
+
+    def __init__(self, n: int, mode: str, sandbox: str = "auto", uid_base: int = 61000, stream=sys.stdout):
+        self.n, self.mode = n, mode
+        self.workroot = Path(tempfile.mkdtemp(prefix="autograder-"))
+        os.chmod(self.workroot, 0o700)
+        self.free: queue.Queue[int] = queue.Queue()
+        for i in range(n):
+            self.free.put(i)
+        self.workers: dict[int, _Worker | None] = {}
+        self.templates: dict[str, Path] = {}
+        self._template_lock = threading.Lock()
+        self.uids, self._uid_locks, self.sandboxed, self.why_not = [uid_base + i for i in range(n)], [], False, ""
+        if sandbox != "off":
+            from autograder.sandbox.kernel import available, claim_uids
+
+            ok, self.why_not = available()
+            if ok:
+                self.sandboxed = True
+                self.uids, self._uid_locks = claim_uids(n, first=uid_base)
+            elif sandbox == "on":
+                self.close()
+                raise SystemExit(f"error: --sandbox on, but isolation is not available: {self.why_not}")
+
+    def isolation(self) -> str:
+        if not self.sandboxed:
+            return "NOT sandboxed"
+        return "sandboxed (job uids " + ", ".join(map(str, self.uids)) + ")"
+
+    # --- released assignments -------------------------------------------------------------
+    def template(self, aids: list[str]) -> Path:
+        """Release ``aids`` from this checkout's solutions/ into one template course; cached."""
+        key = ",".join(sorted(aids))
+        with self._template_lock:
+            if key not in self.templates:
+                root = self.workroot / f"template-{len(self.templates)}"
+                release(dest=root / "lessons", aids=sorted(aids), root=root)
+                for aid in aids:
+                    self.templates.setdefault(aid, root)
+                self.templates[key] = root
+            return self.templates[key]
+
+    def digest(self, aid: str) -> str:
+        """The release digest of ``aid`` as this checkout releases it."""
+        from autograder.grading.canary import release_digest
+
+        return release_digest(self.template([aid]), aid)
+
+    # --- one job ---------------------------------------------------------------------------
+    def run(self, nb: nbformat.NotebookNode, sid: str, aid: str, settings: dict, timeout: float,
+            template: Path | None = None) -> dict:
+        """Grade one job in a free slot; the result has ``files``: {"feedback"|"autograded": bytes}.
+
+        ``settings``: cell_timeout and cell_limits (from the canary), mem_mb, nproc."""
+        template = template or self.template([aid])
+        slot = self.free.get()
+        try:
+            return self._run(nb, sid, aid, slot, settings, timeout, template)
+        finally:
+            self.free.put(slot)
+
+    def _run(self, nb, sid: str, aid: str, slot: int, settings: dict, timeout: float, template: Path) -> dict:
+        with tempfile.TemporaryDirectory(prefix="job-", dir=self.workroot) as tmp:
+            ws = Path(tmp)
+            shutil.copy2(template / "gradebook.db", ws / "gradebook.db")
+            shutil.copytree(template / "source" / aid, ws / "source" / aid)
+            dest = ws / "submitted" / sid / aid
+            dest.mkdir(parents=True)
+            nbformat.write(nb, dest / f"{aid}.ipynb")
+            uid = self.uids[slot]
+            job = {"workspace": str(ws), "assignment": aid, "student": sid, "mode": self.mode,
+                   "cell_timeout": settings["cell_timeout"], "cell_limits": settings.get("cell_limits") or {},
+                   "sandbox": self.sandboxed, "job_dir": str(ws / "jail"),
+                   "uid": uid, "mem_mb": settings["mem_mb"], "nproc": settings["nproc"],
+                   "result": str(ws / "result.json")}
+            (ws / "jail").mkdir(mode=0o700)
+            (ws / "job.json").write_text(json.dumps(job))
+            try:
+                worker = self.workers.get(slot)
+                if worker is None or not worker.alive():
+                    if worker is not None:
+                        worker.close()
+                    worker = self.workers[slot] = _Worker(self.mode, self.workroot / f"worker-{slot}.log")
+                finished = worker.grade(ws / "job.json", timeout)
+                if finished is None:
+                    worker.close()
+                    self.workers[slot] = None
+                    return {"ok": False, "reason": f"grading took longer than {timeout:g} s"}
+                result_path = ws / "result.json"
+                if not finished or not result_path.is_file():
+                    reason = f"grader worker ended without a result ({worker.ended()}) " + worker.log_tail()[:200]
+                    worker.close()
+                    self.workers[slot] = None
+                    return {"ok": False, "reason": reason}
+                result = json.loads(result_path.read_text())
+                result["files"] = {}
+                for sub, name in (("feedback", f"{aid}.html"), ("autograded", f"{aid}.ipynb")):
+                    src = ws / sub / sid / aid / name  # only the grader's own files, never student-made ones
+                    if src.is_file():
+                        result["files"][sub] = src.read_bytes()
+                return result
+            finally:
+                if self.sandboxed:
+                    from autograder.sandbox.kernel import kill_uid
+
+                    kill_uid(uid)
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            if worker is not None:
+                worker.close()
+        self.workers.clear()
+        for f in self._uid_locks:
+            f.close()
+        shutil.rmtree(self.workroot, ignore_errors=True)
+
+
+class _Worker:
+    """A grading worker process (``python -m autograder.grading.worker --serve``), reused job after job.
+
+    Jobs go in on its stdin; "done" comes back on a pipe of its own. Its stderr goes to a
+    log file (a full pipe could block it). A job that overruns kills its whole process
+    group (the worker and any unsandboxed kernel); the slot then starts a new worker.
+    """
+
+    def __init__(self, mode: str, log: Path):
+        env = course.kernel_env(mode)
+        env.pop("NBGRADER_EXECUTION", None)
+        self.log, self.offset = log, 0
+        read_fd, write_fd = os.pipe()
+        with open(log, "ab") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.worker", "--serve", str(write_fd)],
+                                         cwd=course.REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=err, pass_fds=(write_fd,), start_new_session=True)
+        os.close(write_fd)
+        self.status = os.fdopen(read_fd, "rb")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def grade(self, job: Path, timeout: float) -> bool | None:
+        """True when the job finished, False if the worker died, None on timeout (worker killed)."""
+        import select
+
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
+        try:
+            self.proc.stdin.write(f"{job}\n".encode())
+            self.proc.stdin.flush()
+        except OSError:
+            return False
+        ready, _, _ = select.select([self.status], [], [], timeout)
+        if not ready:
+            self.kill()
+            return None
+        return self.status.readline() == b"done\n"
+
+    def ended(self) -> str:
+        code = self.proc.poll()
+        return "still running" if code is None else f"exit {code}"
+
+    def log_tail(self) -> str:
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(self.offset)
+                lines = f.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, 9)
+        except OSError:
+            pass
+        self.proc.wait()
+
+    def close(self) -> None:
+        if self.alive():
+            try:
+                self.proc.stdin.close()  # end of jobs: the worker returns
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.kill()
+        self.status.close()
