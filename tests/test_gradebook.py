@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from nbgrader.api import Gradebook
+from sqlalchemy import text
 
 from conftest import LESSONS, REPO, SOLUTIONS, notebook, run_autograder
 from pgserver import pg_server_fixture
@@ -201,6 +203,16 @@ def test_manual_grade_in_the_formgrader_counts_and_survives_a_regrade(graded, fo
     after = {r["Student"]: r for r in _csv(_export(graded["pg"], "canvas", tmp_path / "c2.csv"))}
     assert after == before
 
+    # Kept for people to read (git-ignored): the final exports and the class report of this batch.
+    art = REPO / "test-artifacts" / "gradebook"
+    art.mkdir(parents=True, exist_ok=True)
+    for fmt in ("nbgrader", "canvas"):
+        _export(graded["pg"], fmt, art / f"export-{fmt}.csv")
+    report = run_autograder("report", str(graded["root"] / "out-pg"))
+    assert report.returncode == 0, report.stdout + report.stderr
+    shutil.rmtree(art / "report", ignore_errors=True)
+    shutil.copytree(graded["root"] / "out-pg" / "report", art / "report")
+
 
 def _class(root: Path, students: list[tuple[str, str]]) -> Path:
     for sid, kind in students:
@@ -212,8 +224,9 @@ def _class(root: Path, students: list[tuple[str, str]]) -> Path:
 
 def _counts(url: str) -> dict:
     with Gradebook(url, "pixels-to-lenet") as gb:
-        db = gb.db
-        q = lambda sql: db.execute(__import__("sqlalchemy").text(sql)).all()  # noqa: E731
+        def q(sql: str) -> list:
+            return gb.db.execute(text(sql)).all()
+
         return {"students": sorted(r[0] for r in q("SELECT id FROM student")),
                 "assignments": q("SELECT count(*) FROM assignment")[0][0],
                 "submissions": sorted(q("SELECT s.student_id, count(*) FROM submitted_assignment s "
@@ -246,6 +259,18 @@ def test_two_grade_processes_write_one_postgres_database(pg, tmp_path):
     assert 0.0 < found["scores"]["a2"] < 8.0
 
 
+def _watch(args: list[str], on_line, **env: str) -> tuple[int, str]:
+    """Run a command, calling ``on_line`` with each line it prints as it prints it."""
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, **env))
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        on_line(line)
+    proc.wait(timeout=60)
+    return proc.returncode, "".join(lines)
+
+
 def test_database_outage_mid_batch_is_retried_or_resumed(pg, tmp_path):
     pg.create_database("outage")
     url = pg.url("outage")
@@ -254,18 +279,14 @@ def test_database_outage_mid_batch_is_retried_or_resumed(pg, tmp_path):
             "--course-dir", str(tmp_path / "course")]
 
     # 1. Down while a job finishes: the merge retries and the batch completes.
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, AUTOGRADER_DB_RETRY_S="600"))
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
+    def outage(line: str) -> None:
         if line.startswith("[  1/3]"):
             pg.shutdown()
         if line.startswith("gradebook: merge") and "retrying" in line:
             pg.start()
-    proc.wait(timeout=60)
-    out = "".join(lines)
-    assert proc.returncode == 0, out
+
+    code, out = _watch(args, outage, AUTOGRADER_DB_RETRY_S="600")
+    assert code == 0, out
     assert "retrying" in out, out
     found = _counts(url)
     assert found["students"] == ["s1", "s2", "s3"] and found["submissions"] == [("s1", 1), ("s2", 1), ("s3", 1)]
@@ -275,16 +296,8 @@ def test_database_outage_mid_batch_is_retried_or_resumed(pg, tmp_path):
     pg.create_database("outage2")
     url2 = pg.url("outage2")
     args2 = [*args[:6], str(tmp_path / "out2"), "--db", url2, *args[9:]]
-    proc = subprocess.Popen(args2, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, AUTOGRADER_DB_RETRY_S="3"))
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("[  1/3]"):
-            pg.shutdown()
-    proc.wait(timeout=60)
-    out = "".join(lines)
-    assert proc.returncode == 2, out
+    code, out = _watch(args2, lambda line: line.startswith("[  1/3]") and pg.shutdown(), AUTOGRADER_DB_RETRY_S="3")
+    assert code == 2, out
     assert "could not be written" in out and ".results/" in out and "outage2" in out, out
     pg.start()
     rerun = subprocess.run(args2, cwd=REPO, capture_output=True, text=True, timeout=1500)

@@ -268,7 +268,7 @@ class Grader:
                 self.book.merge(row.student_id, row.assignment, row.cells, row.comments, row.timestamp or None,
                                 self.names.get(row.student_id))
             except GradebookUnavailable as err:
-                self.stopped = str(err)
+                self.stopped, self.stop_help = str(err), GRADEBOOK_HELP
                 raise BatchStopped(self.stopped, GRADEBOOK_HELP) from err
             self.merge_seconds.append(time.monotonic() - start)
         for sub, name in (("autograded", f"{row.assignment}.ipynb"), ("feedback", f"{row.assignment}.html")):
@@ -307,7 +307,8 @@ class Grader:
 
     def isolation(self) -> str:
         if self.cluster is not None:
-            return f"on the cluster at {self.cluster.address} ({self.cluster.slots()} grading slots, sandboxed there)"
+            how = "NOT sandboxed" if self.opts.sandbox == "off" else "sandboxed there"
+            return f"on the cluster at {self.cluster.address} ({self.cluster.slots()} grading slots, {how})"
         return self.local.isolation()
 
     def _open_gradebook(self) -> None:
