@@ -191,6 +191,10 @@ def test_manual_grade_in_the_formgrader_counts_and_survives_a_regrade(graded, fo
     before = {r["Student"]: r for r in _csv(_export(graded["pg"], "canvas", tmp_path / "c1.csv"))}
     assert before["Ada Lovelace"]["01_pixels"] == "10", before
 
+    # The class report of the whole batch (lessons 01 and 07), before the regrade of 01 below.
+    report = run_autograder("report", str(graded["root"] / "out-pg"))
+    assert report.returncode == 0, report.stdout + report.stderr
+
     # Regrade everyone with --force: ada's manual points and comment stay.
     _grade(str(graded["root"] / "out-sqlite" / "submissions"), "--out", str(graded["root"] / "out-pg"), "--db",
            graded["pg"], "--course-dir", str(graded["root"] / "course-pg"), "--force", "--assignment", "01_pixels",
@@ -208,8 +212,6 @@ def test_manual_grade_in_the_formgrader_counts_and_survives_a_regrade(graded, fo
     art.mkdir(parents=True, exist_ok=True)
     for fmt in ("nbgrader", "canvas"):
         _export(graded["pg"], fmt, art / f"export-{fmt}.csv")
-    report = run_autograder("report", str(graded["root"] / "out-pg"))
-    assert report.returncode == 0, report.stdout + report.stderr
     shutil.rmtree(art / "report", ignore_errors=True)
     shutil.copytree(graded["root"] / "out-pg" / "report", art / "report")
 
@@ -308,3 +310,26 @@ def test_database_outage_mid_batch_is_retried_or_resumed(pg, tmp_path):
     found = _counts(url2)
     assert found["submissions"] == [("s1", 1), ("s2", 1), ("s3", 1)], found
     assert found["scores"]["s1"] == 8.0 and found["scores"]["s2"] == 0.0
+
+
+def test_processes_starting_at_once_create_the_gradebook_once(pg, tmp_path):
+    """Several processes opening a new PostgreSQL gradebook at about the same time (as
+    `grade` runs started together do): one creates nbgrader's tables and the assignment, the
+    others wait. Without the schema lock, one of three failed in most rounds with
+    'relation "assignment" already exists' (it looked for the tables while another was
+    creating them)."""
+    from autograder.authoring.release import release
+
+    release(dest=tmp_path / "lessons", aids=["01_pixels"], root=tmp_path)
+    code = ("import sys; from pathlib import Path; from autograder.gradebook.merge import CourseGradebook\n"
+            "book = CourseGradebook(sys.argv[1], retry_s=30)\n"
+            "book.define(Path(sys.argv[2]), ['01_pixels'])\nbook.close()")
+    for round_ in range(6):
+        pg.create_database(f"race{round_}")
+        procs = [subprocess.Popen([sys.executable, "-c", code, pg.url(f"race{round_}"), str(tmp_path / "gradebook.db")],
+                                  cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for _ in range(3)]
+        outputs = [p.communicate(timeout=120)[0] for p in procs]
+        assert all(p.returncode == 0 for p in procs), outputs
+        found = _counts(pg.url(f"race{round_}"))
+        assert found["assignments"] == 1 and found["cells"] == 4, found

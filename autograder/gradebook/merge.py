@@ -13,6 +13,7 @@ never overwritten by a regrade; only the automatic part (``auto_score``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -20,11 +21,14 @@ from pathlib import Path
 from nbgrader import utils
 from nbgrader.api import (Assignment, BaseCell, Comment, Grade, Gradebook, InvalidEntry, Notebook, Student,
                           SubmittedAssignment, SubmittedNotebook)
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from autograder import course
+
+#: The PostgreSQL advisory lock key of the gradebook's schema and assignment definitions.
+SCHEMA_LOCK = 0x70697865  # "pixe"
 
 #: How long a merge keeps retrying while the database is unreachable (a restart, a
 #: fail-over) before the batch stops; $AUTOGRADER_DB_RETRY_S overrides it.
@@ -109,8 +113,26 @@ class CourseGradebook:
 
     def _create(self) -> None:
         # nbgrader's own constructor: creates the tables and the alembic version the first
-        # time, and the course row.
-        Gradebook(self.url, self.course_id).close()
+        # time, and the course row. Two grade processes starting at once would both try to
+        # create the tables (PostgreSQL: "relation already exists"), so one waits.
+        with self._exclusive():
+            Gradebook(self.url, self.course_id).close()
+
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """Hold the course gradebook's schema lock (a PostgreSQL advisory lock, held by this
+        connection until released; SQLite's own file lock does this job there)."""
+        if self.sqlite or self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK})
+                conn.commit()
 
     # --- assignments ---------------------------------------------------------------------
     def define(self, template_db: Path, aids: list[str]) -> None:
@@ -122,7 +144,7 @@ class CourseGradebook:
             self._retry(lambda spec=spec: self._define_one(spec), f"define {spec['name']}")
 
     def _define_one(self, spec: dict) -> None:
-        with Gradebook(self.url, self.course_id) as gb:
+        with self._exclusive(), Gradebook(self.url, self.course_id) as gb:
             gb.update_or_create_assignment(spec["name"])
             for nb in spec["notebooks"]:
                 gb.update_or_create_notebook(nb["name"], spec["name"])
