@@ -31,7 +31,7 @@ def assignments() -> list[str]:
 
 def nbgrader_config(root: Path, source: str = "source", release: str = "release") -> Config:
     """The course's nbgrader config, re-rooted at ``root`` (a throwaway course folder)."""
-    cfg = PyFileConfigLoader(CONFIG_FILE.name, path=str(HERE)).load_config()
+    cfg = course_config()
     cfg.CourseDirectory.root = str(root)
     cfg.CourseDirectory.source_directory = source
     cfg.CourseDirectory.release_directory = release
