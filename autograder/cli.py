@@ -1,5 +1,5 @@
 """``python -m autograder``: release, grade (canary first, into the course gradebook; here or on a
-Dask cluster), export, report, cluster, worker, check, execute and solved."""
+Dask cluster), export, report, cluster, worker, hub (a class on JupyterHub), check, execute and solved."""
 
 from __future__ import annotations
 
@@ -98,7 +98,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dest", type=Path, help="output folder, laid out like solutions/")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
 
+    p = sub.add_parser("hub", help="a class on JupyterHub: setup (exchange, course folder, permissions), users "
+                       "ROSTER (Unix accounts), release ASSIGNMENT (to the exchange), service (autograde on submit)")
+    hsub = p.add_subparsers(dest="hub_command", required=True)
+    h = hsub.add_parser("setup", help="make $HUB_ROOT (default /srv/pixels-to-lenet): exchange, course folder, "
+                        "configs; close the checkout to students")
+    h = hsub.add_parser("users", help="create the roster's student accounts (group pixels-students) and the "
+                        "instructors' (group pixels-instructors); passwords go to a root-only file")
+    h.add_argument("roster", type=Path, help="CSV with a student_id column")
+    h.add_argument("--instructor", action="append", default=[], help="an instructor account (repeatable)")
+    h.add_argument("--remove", action="store_true", help="delete these accounts and their homes instead")
+    h = hsub.add_parser("release", help="release a lesson to the class through nbgrader's exchange")
+    h.add_argument("assignment")
+    h.add_argument("--due", help="due date, ISO 8601 (UTC unless it says otherwise), e.g. 2026-12-08T23:59")
+    h = hsub.add_parser("service", help="the autograde-on-submit service (JupyterHub starts it, as root)")
+    h.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    h.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the exchange (default 2)")
+    h = hsub.add_parser("restore", help="put back the checkout's modes that setup changed")
+
     args = parser.parse_args(argv)
+    if args.command == "hub":
+        return _hub(args)
     if args.command == "release":
         from autograder.authoring.release import release
 
@@ -180,6 +200,39 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {out}")
         return 0
     return 2
+
+
+def _hub(args) -> int:
+    from autograder.hub.layout import Layout
+
+    layout = Layout()
+    if args.hub_command == "setup":
+        from autograder.hub.layout import prepare
+
+        lines = prepare(layout)
+    elif args.hub_command == "restore":
+        from autograder.hub.layout import restore
+
+        lines = restore(layout)
+    elif args.hub_command == "users":
+        from autograder.hub import accounts
+
+        students = accounts.read_roster(args.roster)
+        if args.remove:
+            lines = accounts.remove(students + args.instructor, layout)
+        else:
+            lines = accounts.create(students, args.instructor, layout)
+    elif args.hub_command == "release":
+        from autograder.hub.exchange import release
+
+        lines = release(args.assignment, layout, args.due)
+    else:
+        from autograder.hub.service import Service
+
+        Service(layout, jobs=max(1, args.jobs), poll_s=args.poll).run()
+        return 0
+    print("\n".join(lines))
+    return 0
 
 
 def _unzip(args) -> Path:

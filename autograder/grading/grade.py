@@ -167,6 +167,7 @@ class Grader:
         self.merge_lock = threading.Lock()
         self.merge_seconds: list[float] = []
         self.names: dict[str, dict] = {}                          # roster fields per student
+        self.on_row = None                                        # called with each finished row
         self.course_dir = Path(opts.course_dir or course.course_dir()).resolve()
 
     # --- one job ----------------------------------------------------------------------
@@ -422,6 +423,8 @@ class Grader:
                     row = Row(pair[0], pair[1], max_score=total_pts, auto_max_score=auto_pts,
                               status=f"ungradable: grader error ({type(err).__name__}: {str(err)[:150]})")
                 self._report(row, total)
+                if self.on_row is not None:
+                    self.on_row(row)
                 return row
 
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
@@ -500,8 +503,10 @@ def _timestamp(folder: Path, notes: list[str]) -> str:
 
 
 def grade(submissions: Path, out: Path, aids: list[str] | None = None, opts: Options | None = None,
-          roster: Path | None = None, stream=sys.stdout) -> list[Row]:
-    """Grade every student (roster, or every folder in ``submissions``); write ``out``."""
+          roster: Path | None = None, stream=sys.stdout, only: list[str] | None = None,
+          on_row=None) -> list[Row]:
+    """Grade every student (roster, or every folder in ``submissions``; ``only``: just these);
+    write ``out``. ``on_row(row)`` is called as each job is finished and in the gradebook."""
     opts = opts or Options()
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if not submissions.is_dir():
@@ -518,6 +523,9 @@ def grade(submissions: Path, out: Path, aids: list[str] | None = None, opts: Opt
         if extra:
             print(f"note: folders not in the roster are graded too: {', '.join(extra)}", file=stream)
         students = listed + extra
+    if only is not None:
+        students = [s for s in students if s in only]
+        found = [s for s in found if s in only]
     known = course.assignments()
     if aids:
         unknown = sorted(set(aids) - set(known))
@@ -527,6 +535,7 @@ def grade(submissions: Path, out: Path, aids: list[str] | None = None, opts: Opt
         aids = sorted({a for s in found for a in known if (submissions / s / a).exists()})
     grader = Grader(submissions, out, aids, students, opts, stream)
     grader.names = names
+    grader.on_row = on_row
     rows = grader.run()
     counts: dict[str, int] = {}
     for r in rows:

@@ -1,0 +1,261 @@
+"""A class on a real JupyterHub (hub/jupyterhub_config.py), with real Unix accounts.
+
+One hub serves the whole module (tests/hubclass.py): ``hub setup`` in a temp root, 7 students
+and an instructor made by ``hub users``, lesson 01 released through nbgrader's exchange with a
+due date already past, then ``jupyterhub`` with its proxy and the autograde service on free
+loopback ports; everything is stopped by PID and the accounts are removed at the end.
+
+Students act as themselves (``runuser``) with nbgrader's own fetch/submit/fetch_feedback (what
+the Assignments panel runs); tests/test_hub_browser.py does the same in chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import LESSONS, REPO, SOLUTIONS, marked_lines, notebook
+from hubclass import HubClass
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the hub runs as root: PAM, real accounts, the sandbox")
+
+AID = "01_pixels"
+ARTIFACTS = REPO / "test-artifacts" / "hub"
+NORMALIZE_OK = "return np.asarray(image).astype(np.float32) / np.float32(255)"
+GRAYSCALE_WRONG = "return np.asarray(rgb)[..., 0].astype(np.float32)"   # the red channel only: fails the tests
+
+
+def lesson() -> dict:
+    return json.loads(notebook(LESSONS, AID).read_text())
+
+
+def answered(answers: dict[str, str] | None = None, solved: tuple[str, ...] = ()) -> dict:
+    """The released lesson with stubs replaced: ``answers`` maps a grade_id to the line that
+    replaces its ``raise NotImplementedError()``; ``solved`` cells get the reference code."""
+    nb = lesson()
+    ref = {c["metadata"].get("nbgrader", {}).get("grade_id"): c["source"]
+           for c in json.loads(notebook(SOLUTIONS, AID).read_text())["cells"]}
+    for c in nb["cells"]:
+        gid = c["metadata"].get("nbgrader", {}).get("grade_id")
+        src = "".join(c["source"])
+        if gid in (answers or {}):
+            assert "raise NotImplementedError()" in src, gid
+            c["source"] = src.replace("raise NotImplementedError()", answers[gid])
+        elif gid in solved:
+            c["source"] = ref[gid]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory):
+    if not (REPO / "hub" / "node_modules" / ".bin" / "configurable-http-proxy").exists():
+        pytest.fail("hub/node_modules is missing: (cd hub && npm ci) installs the proxy (make hub and .ci/run do)",
+                    pytrace=False)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # Not under pytest's temp folder (0700): the class's accounts must reach the exchange.
+    root = Path(tempfile.mkdtemp(prefix="plt-hub-"))
+    os.chmod(root, 0o755)
+    k = HubClass(root, n_students=10, log=ARTIFACTS / "jupyterhub.log")
+    k.log_path.write_text("")
+    try:
+        yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+        k.setup(aids=(AID,), due=yesterday)
+        k.start()
+        yield k
+    finally:
+        k.teardown()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _denied(result) -> bool:
+    return result.returncode != 0 and "Permission denied" in (result.stdout + result.stderr)
+
+
+def test_accounts_exchange_and_course_folder_have_the_expected_owners_and_modes(klass):
+    L = klass.layout
+    st = os.stat(L.passwords)
+    assert (st.st_uid, st.st_mode & 0o777) == (0, 0o600)
+    for user in klass.students + [klass.instructor]:
+        assert klass.passwords.get(user), f"no initial password recorded for {user}"
+        assert os.stat(klass.home(user)).st_mode & 0o777 == 0o700, f"{user}'s home is readable by others"
+    groups = {u: klass.as_user(u, "id", "-nG").stdout.split() for u in (klass.students[0], klass.instructor)}
+    assert "pixels-students" in groups[klass.students[0]] and "pixels-instructors" not in groups[klass.students[0]]
+    assert "pixels-instructors" in groups[klass.instructor] and "pixels-students" not in groups[klass.instructor]
+    modes = {p: os.stat(p).st_mode & 0o7777 for p in (L.exchange, L.course_exchange / "inbound",
+                                                      L.course_exchange / "outbound", L.course, L.service, L.hub)}
+    assert modes == {L.exchange: 0o1777, L.course_exchange / "inbound": 0o3733, L.course_exchange / "outbound": 0o755,
+                     L.course: 0o2770, L.service: 0o700, L.hub: 0o700}, {str(k): oct(v) for k, v in modes.items()}
+
+
+def test_a_student_cannot_read_other_students_the_solutions_or_the_gradebook(klass):
+    me, other = klass.students[0], klass.students[1]
+    klass.as_user(other, "sh", "-c", "echo my answer > notes.txt", check=True)
+    klass.as_user(me, "sh", "-c", "echo mine > mine.txt", check=True)
+    L = klass.layout
+    secrets = {
+        "another student's home": ["cat", str(klass.home(other) / "notes.txt")],
+        "the solutions": ["cat", str(SOLUTIONS / AID / f"{AID}.ipynb")],
+        "the solutions' history": ["ls", str(REPO / ".git")],
+        "the tests": ["ls", str(REPO / "tests")],
+        "the gradebook": ["cat", str(L.course / "gradebook.db")],
+        "the course folder": ["ls", str(L.course)],
+        "the exchange's inbound": ["ls", str(L.course_exchange / "inbound")],
+        "the service's folders": ["ls", str(L.service)],
+        "the hub's state": ["ls", str(L.hub)],
+        "the initial passwords": ["cat", str(L.passwords)],
+    }
+    for what, cmd in secrets.items():
+        result = klass.as_user(me, *cmd)
+        assert _denied(result), f"a student could read {what}: {cmd} -> {result.returncode} {result.stdout[:200]}"
+    # Controls: the same commands work where they should, so the checks above can fail.
+    assert klass.as_user(me, "cat", str(klass.home(me) / "mine.txt")).stdout == "mine\n"
+    assert klass.as_user(me, "cat", str(notebook(LESSONS, AID))).returncode == 0
+    assert klass.as_user(klass.instructor, "cat", str(SOLUTIONS / AID / f"{AID}.ipynb")).returncode == 0
+    assert klass.as_user(klass.instructor, "ls", str(L.course)).returncode == 0
+
+
+def test_submit_to_feedback_with_the_score_and_the_visible_test_message(klass):
+    student = klass.students[2]
+    out = klass.nbgrader(student, "fetch_assignment", AID)
+    assert out.returncode == 0, out.stdout + out.stderr
+    klass.write_notebook(student, AID, answered({"normalize": NORMALIZE_OK, "to_grayscale": GRAYSCALE_WRONG}))
+    t0 = time.time()
+    stamp = klass.submit(student, AID)
+    entry = klass.wait_feedback(student, AID, stamp)
+    ready = time.time() - t0
+    pages = klass.fetch_feedback(student, AID)
+    fetched = time.time() - t0
+    assert entry["status"] == "graded" and entry["score"] == "2/10", entry
+    assert len(pages) == 1, pages
+    page = pages[0].read_text()
+    assert "Score: 2.0 / 10.0" in page or ">2.0<" in page or "2.0 / 10.0" in page, page[:2000]
+    assert "to_grayscale" in page and "AssertionError" in page, "the visible test's message is not in the feedback"
+    hidden = [ln for c in json.loads(notebook(SOLUTIONS, AID).read_text())["cells"]
+              for ln in marked_lines("".join(c["source"]), "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")]
+    assert hidden, "the reference has no hidden tests to look for"
+    leaked = [ln for ln in hidden if ln in page]
+    assert not leaked, f"hidden test lines in the feedback: {leaked[:3]}"
+    (ARTIFACTS / "feedback-01_pixels.html").write_text(page)
+    # Recorded as late against the due date (yesterday), in the course gradebook.
+    with sqlite3.connect(klass.layout.course / "gradebook.db") as db:
+        late = db.execute("SELECT s.timestamp, a.duedate FROM submitted_assignment s JOIN assignment a ON "
+                          "s.assignment_id = a.id JOIN student st ON s.student_id = st.id WHERE st.id = ?",
+                          (student,)).fetchone()
+    assert late and late[0] and late[1] and late[0] > late[1], late
+    print(f"\nsubmit -> feedback released: {ready:.1f} s; -> fetched by the student: {fetched:.1f} s")
+    (ARTIFACTS / "latency-one.txt").write_text(f"{ready:.1f} {fetched:.1f}\n")
+
+
+def test_a_student_cannot_submit_as_someone_else(klass):
+    cheat, victim = klass.students[3], klass.students[4]
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    name = f"{victim}+{AID}+{now}+forged"
+    inbound = klass.layout.course_exchange / "inbound" / name
+    full = answered(solved=("normalize", "to_grayscale", "neighborhood"))
+    made = klass.as_user(cheat, "sh", "-c", f'mkdir "$1" && cat > "$1/{AID}.ipynb" && echo "{now}" > "$1/timestamp.txt" '
+                         f'&& echo x > "$1/submission_secret.txt" && chmod 777 "$1"', "sh", str(inbound),
+                         input=json.dumps(full))
+    assert made.returncode == 0, made.stderr
+    deadline = time.monotonic() + 60
+    while name not in klass.feedback_done() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    entry = klass.feedback_done().get(name)
+    assert entry and entry["status"].startswith("refused: claims to be") and cheat in entry["status"], entry
+    assert not (klass.layout.course / "submitted" / victim).exists()
+    with sqlite3.connect(klass.layout.course / "gradebook.db") as db:
+        rows = db.execute("SELECT count(*) FROM submitted_assignment WHERE student_id = ?", (victim,)).fetchone()
+    assert rows == (0,)
+    assert not inbound.exists(), "the forged entry stayed in the drop box"
+
+
+def test_the_formgrader_and_the_admin_api_refuse_students(klass):
+    student, ins = klass.students[0], klass.instructor
+    s_token, i_token = klass.token(student), klass.token(ins)
+    klass.start_server(ins)
+    klass.start_server(student)
+    status, _ = klass.api("GET", "/hub/api/users", token=s_token)
+    assert status == 403, status
+    status, _ = klass.api("GET", f"/hub/api/users/{ins}", token=s_token)
+    assert status == 404 or status == 403, status   # another user: not even listed
+    status, _ = klass.api("GET", f"/user/{ins}/formgrader/api/assignments", token=s_token)
+    assert status == 403, status
+    status, _ = klass.api("GET", f"/user/{student}/formgrader/api/assignments", token=s_token)
+    assert status == 404, status   # a student's own server has no formgrader
+    # Controls: the instructor's formgrader answers the instructor; the student's own server answers them.
+    status, body = klass.api("GET", f"/user/{ins}/formgrader/api/assignments", token=i_token)
+    assert status == 200 and any(a["name"] == AID for a in body), (status, body)
+    status, _ = klass.api("GET", f"/user/{student}/api/status", token=s_token)
+    assert status == 200, status
+
+
+def _formgrader(klass, token, path, data=None, method="GET"):
+    status, body = klass.api(method, f"/user/{klass.instructor}/formgrader/api{path}", data, token=token)
+    assert status == 200, (status, body)
+    return body
+
+
+def test_resubmission_replaces_the_grade_manual_grades_survive_and_a_restart_loses_nothing(klass):
+    student = klass.students[2]   # graded above: 2/10
+    i_token = klass.token(klass.instructor)
+    klass.start_server(klass.instructor)
+    nbs = _formgrader(klass, i_token, f"/submitted_notebooks/{AID}/{AID}")
+    mine = next(n for n in nbs if n["student"] == student)
+    grades = _formgrader(klass, i_token, f"/grades?submission_id={mine['id']}")
+    written = next(g for g in grades if g["name"] == "written_dense")
+    _formgrader(klass, i_token, f"/grade/{written['id']}", {"manual_score": 2.0}, "PUT")
+
+    klass.write_notebook(student, AID, answered(solved=("normalize", "to_grayscale", "neighborhood")))
+    stamp = klass.submit(student, AID)
+    entry = klass.wait_feedback(student, AID, stamp)
+    assert entry["status"] == "graded" and entry["score"] == "8/10", entry   # auto 8; written 2 is manual
+    subs = {s["student"]: s for s in _formgrader(klass, i_token, f"/submissions/{AID}")}
+    assert subs[student]["score"] == 10.0, subs[student]     # 8 auto + the 2 given by hand, kept
+
+    # A restart: the hub (and its service) stops; a submission arrives meanwhile; nothing lost,
+    # nothing finished graded again.
+    late = klass.students[5]
+    assert klass.nbgrader(late, "fetch_assignment", AID).returncode == 0
+    klass.write_notebook(late, AID, answered({"normalize": NORMALIZE_OK}))
+    klass.stop()
+    events_before = (klass.layout.service / "events.jsonl").read_text().splitlines()
+    stamp_late = klass.submit(late, AID)
+    klass.start()
+    entry = klass.wait_feedback(late, AID, stamp_late)
+    assert entry["status"] == "graded" and entry["score"] == "2/10", entry
+    events_after = (klass.layout.service / "events.jsonl").read_text().splitlines()
+    assert events_after[:len(events_before)] == events_before
+    new = [json.loads(e)["entry"] for e in events_after[len(events_before):]]
+    assert len(new) == 1 and new[0].startswith(f"{late}+{AID}+"), new
+
+
+def test_ten_submissions_at_once_are_all_graded_in_turn(klass):
+    """A queue: all ten students submit at once; none is lost, each gets feedback as their turn ends."""
+    students = klass.students
+    for s in students:
+        if not (klass.home(s) / AID).exists():
+            assert klass.nbgrader(s, "fetch_assignment", AID).returncode == 0
+        klass.write_notebook(s, AID, answered({"normalize": NORMALIZE_OK}))
+    t0 = time.time()
+    with ThreadPoolExecutor(len(students)) as pool:   # all at once, each as themselves
+        stamps = dict(zip(students, pool.map(lambda s: klass.submit(s, AID), students)))
+    submitted = time.time() - t0
+    done = {}
+    for s in students:
+        done[s] = klass.wait_feedback(s, AID, stamps[s], timeout=600)
+        done[s]["ready_s"] = time.time() - t0
+    assert all(e["status"] == "graded" and e["score"] in ("2/10", "4/10") for e in done.values()), done
+    times = sorted(e["ready_s"] for e in done.values())
+    print(f"\n{len(students)} submissions (submitted within {submitted:.1f} s): feedback ready after "
+          + ", ".join(f"{t:.0f}" for t in times) + " s")
+    (ARTIFACTS / "latency-queue.txt").write_text(" ".join(f"{t:.1f}" for t in times) + "\n")
+    for s in students:
+        assert len(klass.fetch_feedback(s, AID)) >= 1, s
