@@ -16,7 +16,7 @@ ifeq ($(shell id -u),0)
 ALLOW_ROOT := --allow-root
 endif
 
-.PHONY: help setup venv data lab test doctor release grade check solutions clean
+.PHONY: help setup venv data lab test doctor release grade check solutions clean hub
 
 help:
 	@echo "make lab          set up (.venv, requirements, data) and open JupyterLab on lessons/"
@@ -27,6 +27,7 @@ help:
 	@echo "make grade SUBMISSIONS=dir [OUT=grading-output]   autograde a folder of submissions"
 	@echo "make check NB=lessons/01_pixels/01_pixels.ipynb   run a notebook's visible tests"
 	@echo "make solutions    maintainers: re-execute solutions/ in place (fast mode) before committing"
+	@echo "make hub [ROSTER=roster.csv INSTRUCTOR=name]   as root: a class on JupyterHub on this machine (docs/hub.md)"
 
 setup: venv data
 
@@ -83,6 +84,19 @@ check: venv
 
 solutions: venv
 	$(PY) -m autograder execute
+
+# A class on JupyterHub (docs/hub.md): as root, on the machine that serves the class.
+# The proxy from npm (hub/package-lock.json), $HUB_ROOT (default /srv/pixels-to-lenet) with the
+# exchange and the course folder, the accounts of ROSTER, then the hub in the foreground.
+HUB_ROOT ?= /srv/pixels-to-lenet
+hub: setup
+	@test "$$(id -u)" = 0 || { echo "make hub needs root: PAM logins, real accounts, the sandbox (sudo make hub)"; exit 1; }
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	cd hub && npm ci --no-audit --no-fund --loglevel=error
+	HUB_ROOT=$(HUB_ROOT) $(PY) -m autograder hub setup
+	@if [ -n "$(ROSTER)" ]; then HUB_ROOT=$(HUB_ROOT) $(PY) -m autograder hub users "$(ROSTER)" \
+	  $(if $(INSTRUCTOR),--instructor $(INSTRUCTOR)); fi
+	HUB_ROOT=$(HUB_ROOT) $(VENV)/bin/jupyterhub -f hub/jupyterhub_config.py
 
 clean:
 	rm -rf $(OUT) test-artifacts autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db

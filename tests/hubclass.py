@@ -217,6 +217,13 @@ class HubClass:
             time.sleep(0.5)
         raise TimeoutError(f"no feedback for {prefix} within {timeout:g} s:\n{self.log_text()[-4000:]}")
 
+    @staticmethod
+    def released_at(entry: dict) -> float:
+        """When the service released a submission's feedback (epoch seconds)."""
+        from datetime import datetime
+
+        return datetime.fromisoformat(entry["at"]).timestamp()
+
     def fetch_feedback(self, user: str, aid: str) -> list[Path]:
         out = self.nbgrader(user, "fetch_feedback", aid)
         assert out.returncode == 0, out.stdout + out.stderr

@@ -173,6 +173,18 @@ def open_interpreter(changes: list[dict]) -> list[str]:
     return done
 
 
+def quiet_lab() -> str:
+    """JupyterLab of this venv does not ask students whether to fetch Jupyter's news (a pop-up
+    over the Assignments panel on first login): ``share/jupyter/lab/settings/overrides.json``."""
+    path = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data.setdefault("@jupyterlab/apputils-extension:notification", {}).update(
+        {"fetchNews": "false", "checkForUpdates": False})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return f"JupyterLab: no news or update pop-ups ({path})"
+
+
 def prepare(layout: Layout) -> list[str]:
     """Make the layout above (idempotent). Returns one line per step. The modes it changed
     on the checkout are saved in hub/modes-before.json for :func:`restore`."""
@@ -196,6 +208,7 @@ def prepare(layout: Layout) -> list[str]:
     new: list[dict] = []
     done += lock_checkout(new)
     done += open_interpreter(new)
+    done.append(quiet_lab())
     known = {c["path"] for c in changes}
     changes += [c for c in new if c["path"] not in known]   # keep the first (original) mode of each path
     saved.write_text(json.dumps(changes, indent=1))
