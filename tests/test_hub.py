@@ -92,6 +92,9 @@ def test_accounts_exchange_and_course_folder_have_the_expected_owners_and_modes(
     groups = {u: klass.as_user(u, "id", "-nG").stdout.split() for u in (klass.students[0], klass.instructor)}
     assert "pixels-students" in groups[klass.students[0]] and "pixels-instructors" not in groups[klass.students[0]]
     assert "pixels-instructors" in groups[klass.instructor] and "pixels-students" not in groups[klass.instructor]
+    with sqlite3.connect(L.course / "gradebook.db") as db:   # the whole roster, before anyone submits
+        enrolled = {r[0] for r in db.execute("SELECT id FROM student")}
+    assert enrolled == set(klass.students), enrolled
     modes = {p: os.stat(p).st_mode & 0o7777 for p in (L.exchange, L.course_exchange / "inbound",
                                                       L.course_exchange / "outbound", L.course, L.service, L.hub)}
     assert modes == {L.exchange: 0o1777, L.course_exchange / "inbound": 0o3733, L.course_exchange / "outbound": 0o755,

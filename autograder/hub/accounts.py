@@ -96,7 +96,25 @@ def create(students: list[str], instructors: list[str], layout: Layout) -> list[
     if new:
         _save_passwords(layout, new)
         lines.append(f"initial passwords of the {len(new)} new account(s): {layout.passwords} (root only, 0600)")
+    lines += enroll(students, layout)
     return lines
+
+
+def enroll(students: list[str], layout: Layout) -> list[str]:
+    """Put the students in the course gradebook, so that the formgrader's Manage Students and
+    the exports list the whole class, those who have not submitted included."""
+    if not layout.course.is_dir():
+        return [f"not in the gradebook yet ({layout.course} is missing): run hub setup, then hub users again"]
+    from nbgrader.api import Gradebook
+
+    from autograder import course
+    from autograder.hub.exchange import _group_writable, db_url
+
+    with Gradebook(db_url(layout), course.COURSE_ID) as gb:
+        for sid in students:
+            gb.update_or_create_student(sid)
+    _group_writable(layout.course)
+    return [f"{len(students)} student(s) in the course gradebook"]
 
 
 def remove(names: list[str], layout: Layout) -> list[str]:
