@@ -42,6 +42,10 @@ def _configure(cfg, job: dict) -> None:
     defaults = Autograde.class_traits()["autograde_preprocessors"].default()
     cfg.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in defaults]
     cfg.GuardedExecute.timeout = job["cell_timeout"]
+    # Once the last cell has run, nothing of the kernel is needed: kill it at once (its
+    # namespace goes with it) instead of asking it to shut down and polling until it has,
+    # which cost 0.65 s per notebook (measured 2026-12-01, lessons 01-05, in the sandbox).
+    cfg.GuardedExecute.shutdown_kernel = "immediate"
     cfg.GuardedExecute.startup_timeout = 120
     # The names the release's own cells import (np, passed, …): each test runs with the
     # grader's binding of them, never the student's. The source notebook also has the
