@@ -159,17 +159,20 @@ def lock_checkout(changes: list[dict]) -> list[str]:
 
 
 def open_interpreter(changes: list[dict]) -> list[str]:
-    """Students' servers run the course venv's Python: every folder above the real
-    interpreter must let others pass (``x``, not list). A Python under /root (pyenv)
-    needs /root opened that far; say so."""
+    """Students' servers run the course venv's Python from this checkout: every folder above
+    the checkout and above the real interpreter must let others pass (``x``, not list). A
+    Python under /root (pyenv), or a checkout in a private folder, needs those folders opened
+    that far; say so."""
     done = []
     real = Path(os.path.realpath(Path(sys.prefix) / "bin" / "python3"))
-    for folder in reversed(real.parents):
+    folders = dict.fromkeys([*reversed(course.REPO.parents), *reversed(real.parents)])
+    for folder in folders:
         mode = stat.S_IMODE(os.stat(folder).st_mode)
         if not mode & 0o001:
             _remember(changes, folder)
             os.chmod(folder, mode | 0o001)
-            done.append(f"{folder}: others may pass through (o+x, no listing): students' servers run {real}")
+            done.append(f"{folder}: others may pass through (o+x, no listing): students' servers run {real} "
+                        f"and {course.REPO / 'cnnkit'}")
     return done
 
 
