@@ -189,30 +189,40 @@ def claim_uids(count: int, first: int = 61000, span: int = 1000) -> tuple[list[i
     raise RuntimeError(f"no free job uid in {first}–{first + span - 1}: {span} grading slots are in use on this machine")
 
 
-def kill_uid(uid: int, attempts: int = 3) -> int:
-    """SIGKILL every process owned by ``uid``; return how many were found."""
-    found = 0
-    for _ in range(attempts):
-        pids = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/status") as f:
-                    for line in f:
-                        if line.startswith("Uid:"):
-                            if int(line.split()[1]) == uid:
-                                pids.append(int(entry))
-                            break
-            except OSError:
-                continue
+def _pids_of(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            pids.append(int(entry))
+                        break
+        except OSError:
+            continue
+    return pids
+
+
+def kill_uid(uid: int, wait_s: float = 5.0) -> int:
+    """SIGKILL every process owned by ``uid`` and wait, up to ``wait_s``, until none is left: a
+    kernel killed at once may still be tearing its namespace down (a TensorFlow kernel frees
+    a gigabyte), and the next job on this uid must not meet it. Returns how many were found."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + wait_s
+    while True:
+        pids = _pids_of(uid)
         if not pids:
             break
-        found += len(pids)
+        seen.update(pids)
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        time.sleep(0.1)
-    return found
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return len(seen)
