@@ -150,3 +150,44 @@ def test_two_batches_on_one_machine_never_share_a_job_uid(tmp_path, monkeypatch)
     assert third == [61000, 61001, 61004]
     for f in held2 + held3:
         f.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (CI runs as root)")
+def test_a_killed_sandboxed_kernel_leaves_no_process_of_its_uid(tmp_path):
+    """Killing a sandboxed kernel (the grader does once its last cell has run) leaves nothing
+    of the job's uid behind, not even a zombie waiting for the machine's init to reap it: the
+    slot's next job starts on that uid straight away. The kernel here also started a child
+    process and threads, as TensorFlow's do."""
+    import asyncio
+
+    from autograder.sandbox.kernel import SandboxKernelManager, _pids_of, claim_uids
+
+    (uid,), held = claim_uids(1, first=61500)
+    (tmp_path / "work").mkdir()
+
+    async def run() -> tuple[list[int], list[int]]:
+        km = SandboxKernelManager(job_dir=str(tmp_path / "jail"), uid=uid, kernel_name="python3")
+        await km.start_kernel(cwd=str(tmp_path / "work"))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=120)
+            reply = await kc.execute_interactive(
+                "import subprocess, threading, time\n"
+                "child = subprocess.Popen(['sleep', '300'])\n"
+                "for _ in range(8): threading.Thread(target=time.sleep, args=(300,), daemon=True).start()\n"
+                "x = bytearray(300 * 1024 * 1024)", timeout=60)
+            assert reply["content"]["status"] == "ok", reply["content"]
+            running = _pids_of(uid)
+            await km.shutdown_kernel(now=True)
+            return running, _pids_of(uid)
+        finally:
+            kc.stop_channels()
+
+    try:
+        running, after = asyncio.run(run())
+    finally:
+        for f in held:
+            f.close()
+    assert len(running) >= 2, f"the kernel and its child should run as uid {uid}: {running}"
+    assert after == [], f"processes of uid {uid} left right after the kill: {after}"

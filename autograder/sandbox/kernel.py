@@ -24,6 +24,7 @@ loud warning.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import json
 import os
@@ -155,6 +156,27 @@ class SandboxKernelManager(AsyncKernelManager):
         kw["stdin"] = subprocess.DEVNULL
         kw["preexec_fn"] = _set_pdeathsig
         return await super()._async_launch_kernel(cmd, **kw)
+
+    async def _async_kill_kernel(self, restart: bool = False) -> None:
+        """Kill the kernel itself first, so that ``unshare``, its parent and still waiting on
+        it, reaps it at once and exits; then whatever is left, as jupyter_client does.
+
+        jupyter_client kills the launched process's whole group at once: ``unshare`` dies with
+        the kernel, the dying kernel is orphaned, and the machine's init reaps it when it gets
+        round to it. Until then the job's uid still has a process, and the grader waits for
+        it before the slot's next job (measured 2026-12-01: 1.1 s per notebook on the course
+        machine, whose init reaps orphans late; 0.01 s this way)."""
+        if self.has_kernel:
+            for pid in _pids_of(self.uid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            try:
+                await asyncio.wait_for(self._async_wait(pollinterval=0.01), timeout=2.0)
+            except asyncio.TimeoutError:
+                pass
+        await super()._async_kill_kernel(restart)
 
 
 UID_LOCKS = Path(os.environ.get("AUTOGRADER_UID_LOCKS", "/run/lock/pixels-to-lenet"))
