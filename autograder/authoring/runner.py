@@ -39,10 +39,11 @@ def drop_tf_log_lines(nb: nbformat.NotebookNode) -> None:
 
 
 def execute(nb: nbformat.NotebookNode, cwd: Path, mode: str = "fast", timeout: int = 600,
-            allow_errors: bool = False) -> nbformat.NotebookNode:
+            allow_errors: bool = False, shutdown_kernel: str = "graceful") -> nbformat.NotebookNode:
     """Run every cell of ``nb`` in a fresh kernel started in ``cwd``; return ``nb`` with outputs.
 
     The kernel gets the course's environment (``course.KERNEL_ENV``) in the given mode.
+    ``shutdown_kernel="immediate"`` kills it after the last cell instead of asking it to stop.
     """
     saved = dict(os.environ)
     os.environ.update(course.kernel_env(mode))
@@ -51,11 +52,18 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, mode: str = "fast", timeout: i
             # IPC sockets instead of TCP on loopback: private to this machine's file system.
             km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "k"))
             client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                                    record_timing=False, resources={"metadata": {"path": str(cwd)}})
+                                    record_timing=False, resources={"metadata": {"path": str(cwd)}},
+                                    shutdown_kernel=shutdown_kernel)
             # Widget state must be stored while executing: nbclient's Output-widget mimic writes
             # into it and raises KeyError without it (lesson 02's explorer, full mode). It holds
             # random model ids, so it is dropped afterwards.
-            client.execute()
+            try:
+                client.execute()
+            finally:
+                # nbclient leaves a kernel it was handed running (it does not own its manager):
+                # every notebook executed in this process kept a live kernel until the process ended.
+                if km.has_kernel:
+                    km.shutdown_kernel(now=shutdown_kernel == "immediate")
             nb.metadata.pop("widgets", None)
     finally:
         os.environ.clear()
