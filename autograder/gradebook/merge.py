@@ -58,6 +58,7 @@ class CourseGradebook:
     """
 
     def __init__(self, url: str, course_id: str = course.COURSE_ID, retry_s: float | None = None, log=None):
+        course.alembic_head_in_process()
         self.url, self.course_id = url, course_id
         self.retry_s = float(os.environ.get("AUTOGRADER_DB_RETRY_S", RETRY_S)) if retry_s is None else retry_s
         self.log = log or (lambda msg: None)
