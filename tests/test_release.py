@@ -140,6 +140,37 @@ def test_course_executor_runs_output_widgets(tmp_path):
     assert "widgets" not in nb.metadata, "widget state (random model ids) left in the notebook"
 
 
+def _children() -> list[str]:
+    """Command lines of this process's live children."""
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid == os.getpid():
+                found.append(open(f"/proc/{entry}/cmdline").read().replace("\0", " "))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.parametrize("shutdown", ["graceful", "immediate"])
+def test_course_executor_leaves_no_kernel_running(tmp_path, shutdown):
+    """Each notebook the course executor runs gets its own kernel, stopped once the notebook is
+    done (nbclient leaves running a kernel whose manager it was handed)."""
+    import nbformat
+
+    from autograder.authoring.runner import execute
+
+    before = [c for c in _children() if "ipykernel" in c]
+    for _ in range(2):
+        execute(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")]), cwd=tmp_path,
+                timeout=60, shutdown_kernel=shutdown)
+    assert [c for c in _children() if "ipykernel" in c] == before
+
+
 def test_solved_notebooks_keep_solutions_and_drop_hidden_tests(tmp_path):
     """`python -m autograder solved DIR` (the GPU benchmark's notebooks): solutions and visible
     tests kept, hidden tests removed, no outputs."""
@@ -176,3 +207,58 @@ def test_tf_log_lines_never_become_stored_outputs():
     drop_tf_log_lines(nb)
     assert [(o.name, o.text) for o in nb.cells[0].outputs] == [
         ("stderr", "UserWarning: real\n"), ("stdout", "2026-11-26 10:01:02.345678: I printed by the lesson\n")]
+
+
+def test_gradebook_schema_version_is_read_in_process_as_alembic_gives_it():
+    """New gradebooks are stamped with the head of nbgrader's migrations, read in-process
+    (autograder.course.alembic_head_in_process) instead of by running ``alembic heads``:
+    both must give the same version, or nbgrader would later migrate (or refuse) them."""
+    import nbgrader.api
+
+    from autograder import course
+
+    course.alembic_head_in_process()
+    fast = nbgrader.api.get_alembic_version
+    assert getattr(fast, "in_process", False)
+    head = fast.original()  # nbgrader's own: the `alembic heads` command
+    assert len(head) >= 12 and fast() == head
+
+
+def test_a_batch_reuses_a_private_cached_release_and_never_a_stale_one(tmp_path, monkeypatch):
+    """The grader's template release is kept in $AUTOGRADER_CACHE/releases (0700: it holds
+    the solutions and hidden tests) and reused only for the same solutions and grader code:
+    a changed solution is released again; a cache folder others can read is not used."""
+    import shutil
+
+    from autograder import course
+    from autograder.authoring.release import release_template
+    from autograder.grading.canary import release_digest
+
+    monkeypatch.setenv("AUTOGRADER_CACHE", str(tmp_path / "cache"))
+    aids = ["01_pixels", "04_pooling"]
+    assert release_template(tmp_path / "first", aids) == "released"
+    assert (tmp_path / "cache" / "releases").stat().st_mode & 0o777 == 0o700
+    assert release_template(tmp_path / "second", aids) == "cached"
+    for aid in aids:
+        assert release_digest(tmp_path / "second", aid) == release_digest(tmp_path / "first", aid)
+        assert (tmp_path / "second" / "release" / aid / f"{aid}.ipynb").read_bytes() == \
+            (tmp_path / "first" / "release" / aid / f"{aid}.ipynb").read_bytes()
+    assert (tmp_path / "second" / "gradebook.db").read_bytes() == (tmp_path / "first" / "gradebook.db").read_bytes()
+
+    # A solution changed (a new hidden test, say): its release is made again, never reused.
+    solutions = tmp_path / "solutions"
+    for aid in aids:
+        shutil.copytree(course.SOLUTIONS / aid, solutions / aid)
+    path = solutions / "04_pooling" / "04_pooling.ipynb"
+    path.write_text(path.read_text() + "\n")
+    monkeypatch.setattr(course, "SOLUTIONS", solutions)
+    assert release_template(tmp_path / "third", aids) == "released"
+    monkeypatch.setattr(course, "SOLUTIONS", REPO / "solutions")
+
+    # A cache folder that others can read is not used, though it holds this very release;
+    # and nothing more of the solutions is written there.
+    entries = sorted((tmp_path / "cache" / "releases").iterdir())
+    assert len(entries) == 2
+    (tmp_path / "cache" / "releases").chmod(0o755)
+    assert release_template(tmp_path / "fourth", aids) == "released"
+    assert sorted((tmp_path / "cache" / "releases").iterdir()) == entries

@@ -50,9 +50,7 @@ class BatchStopped(Exception):
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("AUTOGRADER_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "pixels-to-lenet")
-    return Path(base) / "canary"
+    return course.cache_root() / "canary"
 
 
 def reference(aid: str) -> nbformat.NotebookNode:

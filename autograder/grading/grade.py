@@ -45,7 +45,7 @@ import nbformat
 
 from autograder import course
 from autograder.grading.canary import MIDWAY_HELP, BatchStopped, release_digest
-from autograder.authoring.release import release
+from autograder.authoring.release import release_template
 
 CSV_FIELDS = ["student_id", "assignment", "score", "max_score", "auto_score", "auto_max_score",
               "manual_pending", "status"]
@@ -395,7 +395,7 @@ class Grader:
             self.template = Path(self.workroot) / "template"
             self.points = {}
             if self.aids:
-                release(dest=self.template / "lessons", aids=self.aids, root=self.template)
+                release_template(self.template, self.aids)
                 self.points = {aid: _max_points(self.template, aid) for aid in self.aids}
                 self.digests = {aid: release_digest(self.template, aid) for aid in self.aids}
                 self._open_gradebook()
