@@ -1,7 +1,7 @@
 """Grading slots: where one job (a screened notebook, a student, an assignment) is graded.
 
 A :class:`Slots` owns a private work folder with the released assignments (the template
-gradebook and sources, built by :func:`autograder.authoring.release.release`), the sandbox's
+gradebook and sources, built by :func:`autograder.authoring.release.release_template`), the sandbox's
 job uids (claimed for as long as it lives) and one grading worker process per slot
 (``python -m autograder.grading.worker --serve``), reused job after job. ``run`` grades one
 job in a throwaway nbgrader course and returns the worker's result with the files it made
@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import course
-from autograder.authoring.release import release
+from autograder.authoring.release import release_template
 
 
 class Slots:
@@ -52,6 +52,10 @@ class Slots:
             elif sandbox == "on":
                 self.close()
                 raise SystemExit(f"error: --sandbox on, but isolation is not available: {self.why_not}")
+        # Start the workers now: each imports nbgrader and nbconvert (1.5-2 s) while the batch
+        # releases its assignments and opens the gradebook, not after.
+        for i in range(n):
+            self.workers[i] = _Worker(mode, self.workroot / f"worker-{i}.log")
 
     def isolation(self) -> str:
         if not self.sandboxed:
@@ -65,7 +69,7 @@ class Slots:
         with self._template_lock:
             if key not in self.templates:
                 root = self.workroot / f"template-{len(self.templates)}"
-                release(dest=root / "lessons", aids=sorted(aids), root=root)
+                release_template(root, aids)
                 for aid in aids:
                     self.templates.setdefault(aid, root)
                 self.templates[key] = root
