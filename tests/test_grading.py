@@ -191,3 +191,35 @@ def test_a_killed_sandboxed_kernel_leaves_no_process_of_its_uid(tmp_path):
             f.close()
     assert len(running) >= 2, f"the kernel and its child should run as uid {uid}: {running}"
     assert after == [], f"processes of uid {uid} left right after the kill: {after}"
+
+
+def test_feedback_exporter_keeps_compiled_templates_and_writes_the_same_page(tmp_path):
+    """The grading worker's feedback exporter compiles nbconvert's templates once per process
+    (autograder.grading.feedback) and writes the same page as nbconvert's HTMLExporter."""
+    import nbformat
+    from nbconvert.exporters import HTMLExporter
+    from traitlets.config import Config
+
+    from autograder.grading import feedback
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Exercise 1"),
+                                         nbformat.v4.new_code_cell("print(1)", outputs=[
+                                             nbformat.v4.new_output("stream", text="1\n")])])
+    cfg = Config()
+    cfg.HTMLExporter.template_name = "classic"
+    plain, _ = HTMLExporter(config=cfg).from_notebook_node(nb)
+    first, _ = feedback.FeedbackExporter(config=cfg).from_notebook_node(nb)
+    compiled = dict(feedback.COMPILED._store)
+    assert compiled, "no template was kept"
+    second, _ = feedback.FeedbackExporter(config=cfg).from_notebook_node(nb)
+    assert feedback.COMPILED._store == compiled, "the second exporter compiled the templates again"
+    assert first == second == plain
+    worker_cfg = Config()
+    from autograder.grading import worker
+
+    job = {"workspace": str(tmp_path), "assignment": "01_pixels", "cell_timeout": 30, "sandbox": False}
+    src = tmp_path / "source" / "01_pixels"
+    src.mkdir(parents=True)
+    shutil.copy2(notebook(SOLUTIONS, "01_pixels"), src / "01_pixels.ipynb")
+    worker._configure(worker_cfg, job)
+    assert worker_cfg.GenerateFeedback.exporter_class == "autograder.grading.feedback.FeedbackExporter"

@@ -57,6 +57,7 @@ def _configure(cfg, job: dict) -> None:
     source = Path(job["workspace"]) / "source" / job["assignment"] / f"{job['assignment']}.ipynb"
     cfg.GuardedExecute.trusted_imports = release_imports(nbformat.read(source, as_version=4))
     cfg.LimitOutput.max_lines = 1000
+    cfg.GenerateFeedback.exporter_class = "autograder.grading.feedback.FeedbackExporter"
     if job["sandbox"]:
         from autograder.sandbox.kernel import SandboxKernelManager
 
