@@ -223,3 +223,43 @@ def test_feedback_exporter_keeps_compiled_templates_and_writes_the_same_page(tmp
     shutil.copy2(notebook(SOLUTIONS, "01_pixels"), src / "01_pixels.ipynb")
     worker._configure(worker_cfg, job)
     assert worker_cfg.GenerateFeedback.exporter_class == "autograder.grading.feedback.FeedbackExporter"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (CI runs as root)")
+def test_sandboxed_kernels_start_with_the_prebuilt_font_cache(tmp_path):
+    """Every sandboxed kernel starts in a fresh, empty home; the grader seeds it with
+    matplotlib's font cache built once per batch, so no kernel scans the fonts again."""
+    import asyncio
+
+    from autograder.sandbox.kernel import SandboxKernelManager, build_home_seed, claim_uids
+
+    code = ("import logging\nrecords = []\nh = logging.Handler()\nh.emit = records.append\n"
+            "log = logging.getLogger('matplotlib.font_manager')\nlog.addHandler(h)\nlog.setLevel(logging.INFO)\n"
+            "import matplotlib.font_manager\n"
+            "print('rebuilt' if any('generated new fontManager' in r.getMessage() for r in records) else 'cached')")
+    seed = tmp_path / "seed"
+    assert build_home_seed(seed, "fast").wait() == 0
+    assert list(seed.glob(".matplotlib/fontlist-*.json"))
+
+    async def run(home_seed: str, uid: int, where: Path) -> str:
+        where.mkdir()
+        km = SandboxKernelManager(job_dir=str(where / "jail"), uid=uid, kernel_name="python3", home_seed=home_seed)
+        await km.start_kernel(cwd=str(where))
+        kc = km.client()
+        kc.start_channels()
+        out: list[str] = []
+        try:
+            await kc.wait_for_ready(timeout=120)
+            await kc.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(m["content"].get("text", "")))
+        finally:
+            await km.shutdown_kernel(now=True)
+            kc.stop_channels()
+        return "".join(out).strip()
+
+    (uid,), held = claim_uids(1, first=61500)
+    try:
+        assert asyncio.run(run(str(seed), uid, tmp_path / "seeded")) == "cached"
+        assert asyncio.run(run("", uid, tmp_path / "bare")) == "rebuilt"  # the control: an empty home
+    finally:
+        for f in held:
+            f.close()

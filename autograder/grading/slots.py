@@ -40,7 +40,8 @@ class Slots:
             self.free.put(i)
         self.workers: dict[int, _Worker | None] = {}
         self.templates: dict[str, Path] = {}
-        self._template_lock = threading.Lock()
+        self._template_lock, self._seed_lock = threading.Lock(), threading.Lock()
+        self.home_seed, self._seed_build = "", None
         self.uids, self._uid_locks, self.sandboxed, self.why_not = [uid_base + i for i in range(n)], [], False, ""
         if sandbox != "off":
             from autograder.sandbox.kernel import available, claim_uids
@@ -52,6 +53,10 @@ class Slots:
             elif sandbox == "on":
                 self.close()
                 raise SystemExit(f"error: --sandbox on, but isolation is not available: {self.why_not}")
+        if self.sandboxed:
+            from autograder.sandbox.kernel import build_home_seed
+
+            self._seed_build = build_home_seed(self.workroot / "home-seed", mode)
         # Start the workers now: each imports nbgrader and nbconvert (1.5-2 s) while the batch
         # releases its assignments and opens the gradebook, not after.
         for i in range(n):
@@ -81,6 +86,13 @@ class Slots:
 
         return release_digest(self.template([aid]), aid)
 
+    def _wait_for_seed(self) -> None:
+        with self._seed_lock:
+            if self._seed_build is not None:
+                ok = self._seed_build.wait() == 0
+                self._seed_build = None
+                self.home_seed = str(self.workroot / "home-seed") if ok else ""
+
     # --- one job ---------------------------------------------------------------------------
     def run(self, nb: nbformat.NotebookNode, sid: str, aid: str, settings: dict, timeout: float,
             template: Path | None = None) -> dict:
@@ -103,10 +115,11 @@ class Slots:
             dest.mkdir(parents=True)
             nbformat.write(nb, dest / f"{aid}.ipynb")
             uid = self.uids[slot]
+            self._wait_for_seed()
             job = {"workspace": str(ws), "assignment": aid, "student": sid, "mode": self.mode,
                    "cell_timeout": settings["cell_timeout"], "cell_limits": settings.get("cell_limits") or {},
                    "sandbox": self.sandboxed, "job_dir": str(ws / "jail"),
-                   "uid": uid, "mem_mb": settings["mem_mb"], "nproc": settings["nproc"],
+                   "uid": uid, "mem_mb": settings["mem_mb"], "nproc": settings["nproc"], "home_seed": self.home_seed,
                    "result": str(ws / "result.json")}
             (ws / "jail").mkdir(mode=0o700)
             (ws / "job.json").write_text(json.dumps(job))
@@ -141,9 +154,14 @@ class Slots:
                     kill_uid(uid)
 
     def close(self) -> None:
-        for worker in self.workers.values():
-            if worker is not None:
-                worker.close()
+        if self._seed_build is not None:
+            self._seed_build.kill()
+            self._seed_build.wait()
+        workers = [w for w in self.workers.values() if w is not None]
+        for worker in workers:
+            worker.end()  # all at once: they leave together
+        for worker in workers:
+            worker.close()
         self.workers.clear()
         for f in self._uid_locks:
             f.close()
@@ -209,11 +227,18 @@ class _Worker:
             pass
         self.proc.wait()
 
+    def end(self) -> None:
+        """No more jobs: the worker leaves once it has read this."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+
     def close(self) -> None:
         if self.alive():
+            self.end()
             try:
-                self.proc.stdin.close()  # end of jobs: the worker returns
                 self.proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
+            except subprocess.TimeoutExpired:
                 self.kill()
         self.status.close()

@@ -68,6 +68,7 @@ def _configure(cfg, job: dict) -> None:
         cfg.SandboxKernelManager.nproc = job["nproc"]
         cfg.SandboxKernelManager.mode = job["mode"]
         cfg.SandboxKernelManager.workdir_name = job["assignment"]
+        cfg.SandboxKernelManager.home_seed = job.get("home_seed", "")
 
 
 #: Error names the execute step gives a cell, and what each says about the exercise.
@@ -205,7 +206,10 @@ def serve(status_fd: int) -> int:
             if line.strip():
                 run_file(line.strip())
                 status.write("done\n")
-    return 0
+    # End of jobs: every result is written and closed. Leave without tearing down the
+    # interpreter (nbgrader, SQLAlchemy, zmq), which the grader waited for: 0.4 s per worker.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def main(argv: list[str]) -> int:

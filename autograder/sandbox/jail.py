@@ -75,6 +75,39 @@ def limit(spec: dict) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+SEED_MAX_BYTES = 4 * 1024 * 1024
+
+
+def read_seed(folder: str) -> list[tuple[str, bytes]]:
+    """The regular files under ``folder`` (relative path, bytes), read as root before the
+    chroot: what the kernel's home starts with (matplotlib's font cache). No links followed."""
+    found, total = [], 0
+    if not folder or not os.path.isdir(folder):
+        return found
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
+                data = f.read(SEED_MAX_BYTES + 1)
+            total += len(data)
+            if total > SEED_MAX_BYTES:
+                return found
+            found.append((os.path.relpath(path, folder), data))
+    return found
+
+
+def write_seed(home: str, files: list[tuple[str, bytes]]) -> None:
+    """Write the seed into the kernel's home, as the kernel's own uid (after the drop)."""
+    for rel, data in files:
+        path = os.path.join(home, rel)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+
 def main(argv: list[str]) -> None:
     spec_path, sep, *cmd = argv
     assert sep == "--" and cmd, "usage: python -m autograder.sandbox.jail SPEC.json -- CMD..."
@@ -85,6 +118,7 @@ def main(argv: list[str]) -> None:
         for dirpath, dirnames, filenames in os.walk(src):
             for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
                 os.lchown(name, uid, uid)
+    seed = read_seed(spec.get("home_seed", ""))
     root = build_root(spec)
     os.chroot(root)
     os.chdir(spec["cwd"])
@@ -93,6 +127,7 @@ def main(argv: list[str]) -> None:
     os.setgid(uid)
     os.setuid(uid)
     os.makedirs(spec["env"]["HOME"], exist_ok=True)
+    write_seed(spec["env"]["HOME"], seed)
     os.execvpe(cmd[0], cmd, spec["env"])
 
 

@@ -92,6 +92,18 @@ def kernel_env(mode: str, data_dir: str | None, home: str = "/tmp/home") -> dict
     return env
 
 
+def build_home_seed(folder: Path, mode: str) -> subprocess.Popen:
+    """Start building, in ``folder``, what every kernel's fresh home starts with: matplotlib's
+    font cache, made as a kernel would make it (same interpreter, fonts and environment; the
+    jail shows the same paths). Without it each sandboxed kernel scanned the system's fonts
+    again on ``import matplotlib``: 0.09 s per notebook (measured 2026-12-01, the course
+    machine). The caller waits for the process; a seed that failed is simply not used."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = kernel_env(mode, None, home=str(folder))
+    return subprocess.Popen([sys.executable, "-c", "import matplotlib.font_manager"], env=env, cwd=folder,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the grader's worker
@@ -109,6 +121,8 @@ class SandboxKernelManager(AsyncKernelManager):
     expose_ro = List(Unicode(), help="extra paths to show read-only").tag(config=True)
     workdir_name = Unicode("work", help="name of the working folder inside the jail").tag(config=True)
     extra_env = Dict(help="extra environment variables").tag(config=True)
+    home_seed = Unicode("", help="a folder whose files each kernel's fresh home starts with "
+                                 "(build_home_seed); none when empty").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -141,6 +155,7 @@ class SandboxKernelManager(AsyncKernelManager):
             "expose_rw": [[cwd, inside], [str(Path(self.connection_file).parent)] * 2],
             "cwd": inside,
             "env": env,
+            "home_seed": self.home_seed,
         }
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
