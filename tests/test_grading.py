@@ -263,3 +263,20 @@ def test_sandboxed_kernels_start_with_the_prebuilt_font_cache(tmp_path):
     finally:
         for f in held:
             f.close()
+
+
+def test_grading_processes_skip_jsonschemas_iri_parsers_and_still_validate_notebooks():
+    """autograder keeps rfc3987-syntax (38 Lark parsers built at import, 0.8 s of CPU per
+    process) out of its processes; nbformat's validation, which never uses those formats,
+    still rejects a broken notebook."""
+    code = ("import sys, autograder, nbformat\n"
+            "from nbformat.validator import ValidationError\n"
+            "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x = 1')])\n"
+            "nbformat.validate(nb)\n"
+            "nb.cells[0]['cell_type'] = 'nonsense'\n"
+            "try:\n    nbformat.validate(nb)\nexcept ValidationError:\n    print('rejected')\n"
+            "import jsonschema._format\n"
+            "print(sorted(k for k in sys.modules if k.startswith(('rfc3987_syntax', 'lark')) and sys.modules[k]))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["rejected", "[]"], proc.stdout
