@@ -194,8 +194,9 @@ def test_a_killed_sandboxed_kernel_leaves_no_process_of_its_uid(tmp_path):
 
 
 def test_feedback_exporter_keeps_compiled_templates_and_writes_the_same_page(tmp_path):
-    """The grading worker's feedback exporter compiles nbconvert's templates once per process
-    (autograder.grading.feedback) and writes the same page as nbconvert's HTMLExporter."""
+    """The grading worker's feedback exporter compiles nbconvert's templates and highlights a
+    given piece of code once per process (autograder.grading.feedback), and writes the same
+    page as nbconvert's HTMLExporter."""
     import nbformat
     from nbconvert.exporters import HTMLExporter
     from traitlets.config import Config
@@ -204,15 +205,18 @@ def test_feedback_exporter_keeps_compiled_templates_and_writes_the_same_page(tmp
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Exercise 1"),
                                          nbformat.v4.new_code_cell("print(1)", outputs=[
-                                             nbformat.v4.new_output("stream", text="1\n")])])
+                                             nbformat.v4.new_output("stream", text="1\n")]),
+                                         nbformat.v4.new_code_cell("x = [2]")])
     cfg = Config()
     cfg.HTMLExporter.template_name = "classic"
     plain, _ = HTMLExporter(config=cfg).from_notebook_node(nb)
     first, _ = feedback.FeedbackExporter(config=cfg).from_notebook_node(nb)
-    compiled = dict(feedback.COMPILED._store)
+    compiled, highlighted = dict(feedback.COMPILED._store), dict(feedback.HIGHLIGHTED)
     assert compiled, "no template was kept"
+    assert any(key[1] == "print(1)" for key in highlighted), "the code cell's highlighting was not kept"
     second, _ = feedback.FeedbackExporter(config=cfg).from_notebook_node(nb)
     assert feedback.COMPILED._store == compiled, "the second exporter compiled the templates again"
+    assert feedback.HIGHLIGHTED == highlighted, "the second page highlighted the same code again"
     assert first == second == plain
     worker_cfg = Config()
     from autograder.grading import worker
