@@ -387,7 +387,8 @@ class Grader:
             else:
                 from autograder.grading.slots import Slots
 
-                self.local = Slots(self.opts.jobs, self.opts.mode, self.opts.sandbox, self.opts.uid_base)
+                self.local = Slots(self.opts.jobs, self.opts.mode, self.opts.sandbox, self.opts.uid_base,
+                                   start=len(self.students) * len(self.aids))
                 if not self.local.sandboxed and self.opts.sandbox != "off":
                     print("!" * 78 + f"\nWARNING: NO SANDBOX ({self.local.why_not}). Student code runs as you, with "
                           "your files and the network.\nGrade untrusted submissions as root on Linux (unshare), or "

@@ -31,7 +31,8 @@ from autograder.authoring.release import release_template
 class Slots:
     """``n`` grading slots on this machine (see the module docstring)."""
 
-    def __init__(self, n: int, mode: str, sandbox: str = "auto", uid_base: int = 61000, stream=sys.stdout):
+    def __init__(self, n: int, mode: str, sandbox: str = "auto", uid_base: int = 61000, stream=sys.stdout,
+                 start: int | None = None):
         self.n, self.mode = n, mode
         self.workroot = Path(tempfile.mkdtemp(prefix="autograder-"))
         os.chmod(self.workroot, 0o700)
@@ -57,9 +58,10 @@ class Slots:
             from autograder.sandbox.kernel import build_home_seed
 
             self._seed_build = build_home_seed(self.workroot / "home-seed", mode)
-        # Start the workers now: each imports nbgrader and nbconvert (1.5-2 s) while the batch
-        # releases its assignments and opens the gradebook, not after.
-        for i in range(n):
+        # Start the workers now (``start`` of them: no more than the batch has jobs): each imports
+        # nbgrader and nbconvert (0.8 s) while the batch releases its assignments and opens the
+        # gradebook, not after. The others start with their first job.
+        for i in range(n if start is None else min(n, start)):
             self.workers[i] = _Worker(mode, self.workroot / f"worker-{i}.log")
 
     def isolation(self) -> str:
