@@ -12,7 +12,8 @@ same time, through the Jupyter kernel protocol (websockets, through the hub's pr
   student's processes (server + kernel) once the lesson has run, the machine's used memory;
 - failures (a server that does not start, a kernel that dies, a cell that errs): where it breaks.
 
-``--latency`` also times autograde-on-submit: one submission alone, then 10 at once (Submit to
+``--latency`` also times autograde-on-submit: the first submission (which also pays the canary,
+once per change of the grader or its environment), one more alone, then 10 at once (Submit to
 feedback released, as the service records it). Run as root on an otherwise idle machine.
 """
 
@@ -149,13 +150,14 @@ def _try(fn, *args):
 
 
 def latency() -> dict:
-    """Submit → feedback released: one submission, then 10 at once."""
+    """Submit → feedback released: the first submission (the canary runs first), one more alone,
+    then 10 at once."""
     sys.path.insert(0, str(REPO / "tests"))
     from test_hub import NORMALIZE_OK, answered
 
     root = Path(tempfile.mkdtemp(prefix="plt-hub-bench-"))
     os.chmod(root, 0o755)
-    klass = HubClass(root, n_students=11)
+    klass = HubClass(root, n_students=12)
     out = {}
     try:
         klass.setup(aids=(AID,))
@@ -163,11 +165,13 @@ def latency() -> dict:
         for s in klass.students:
             assert klass.nbgrader(s, "fetch_assignment", AID).returncode == 0
             klass.write_notebook(s, AID, answered({"normalize": NORMALIZE_OK}))
-        first = klass.students[0]
-        t0 = time.time()
-        stamp = klass.submit(first, AID)
-        out["one_s"] = klass.released_at(klass.wait_feedback(first, AID, stamp)) - t0
-        rest = klass.students[1:]
+        # The first submission after a change to the grader or its environment also pays the
+        # canary (the reference graded first, then cached); the second is the usual case.
+        for key, student in (("first_s", klass.students[0]), ("one_s", klass.students[1])):
+            t0 = time.time()
+            stamp = klass.submit(student, AID)
+            out[key] = klass.released_at(klass.wait_feedback(student, AID, stamp)) - t0
+        rest = klass.students[2:]
         t0 = time.time()
         with ThreadPoolExecutor(len(rest)) as pool:
             stamps = dict(zip(rest, pool.map(lambda s: klass.submit(s, AID), rest)))
@@ -202,7 +206,8 @@ def main() -> None:
               f"machine used +{r['used_mb']:.0f} MiB", flush=True)
     if args.latency:
         r = latency()
-        print(f"autograde on submit: one submission {r['one_s']:.1f} s to feedback; 10 at once (submitted within "
+        print(f"autograde on submit: the first submission {r['first_s']:.1f} s to feedback (the canary first), "
+              f"one more {r['one_s']:.1f} s; 10 at once (submitted within "
               f"{r['ten_submitted_s']:.1f} s): feedback after " + ", ".join(f"{t:.0f}" for t in r["ten_ready_s"])
               + " s", flush=True)
 
