@@ -107,8 +107,9 @@ def release_template(root: Path, aids: list[str]) -> str:
     locked cells, source/, release/, lessons/), as :func:`release` does; the grader grades
     against it. A release is kept in the private folder ``$AUTOGRADER_CACHE/releases`` under
     the digest of everything it depends on (:func:`_template_key`), so a later batch of the
-    same assignments copies it instead of running nbgrader again (2.8 s for lessons 01–05 on
-    the course machine). Returns "cached" or "released"."""
+    same assignments copies it instead of running nbgrader again (lessons 01–05 on the course
+    machine: 0.005 s instead of 0.7 s, 2.8 s before nbgrader's schema head was read in-process).
+    Returns "cached" or "released"."""
     aids = sorted(aids)
     cache = course.cache_root() / "releases"
     entry = cache / _template_key(aids) if _private_dir(cache) else None

@@ -20,6 +20,7 @@ import re
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 
 def _reason(result: dict) -> str:
@@ -191,7 +192,7 @@ def run_file(job_path: str) -> None:
     Path(job["result"]).write_text(json.dumps(out))
 
 
-def serve(status_fd: int) -> int:
+def serve(status_fd: int) -> NoReturn:
     """Grade job after job: read a JOB.json path per line on stdin, answer "done" on ``status_fd``.
 
     One worker process per grading slot, reused for the whole batch, so that nbgrader and

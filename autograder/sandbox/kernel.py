@@ -180,7 +180,7 @@ class SandboxKernelManager(AsyncKernelManager):
         the kernel, the dying kernel is orphaned, and the machine's init reaps it when it gets
         round to it. Until then the job's uid still has a process, and the grader waits for
         it before the slot's next job (measured 2026-12-01: 1.1 s per notebook on the course
-        machine, whose init reaps orphans late; 0.01 s this way)."""
+        machine, whose init reaps orphans late; 0.03 s this way)."""
         if self.has_kernel:
             for pid in _pids_of(self.uid):
                 try:
@@ -244,9 +244,10 @@ def _pids_of(uid: int) -> list[int]:
 
 
 def kill_uid(uid: int, wait_s: float = 5.0) -> int:
-    """SIGKILL every process owned by ``uid`` and wait, up to ``wait_s``, until none is left: a
-    kernel killed at once may still be tearing its namespace down (a TensorFlow kernel frees
-    a gigabyte), and the next job on this uid must not meet it. Returns how many were found."""
+    """SIGKILL every process owned by ``uid`` and wait, up to ``wait_s``, until none is left: the
+    next job on this uid must not meet one. A kernel killed through
+    :meth:`SandboxKernelManager._async_kill_kernel` is already gone; this is the sweep for
+    anything else (a kernel whose worker died, a process still exiting). Returns how many were found."""
     seen: set[int] = set()
     deadline = time.monotonic() + wait_s
     while True:
