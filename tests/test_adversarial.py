@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -172,19 +173,39 @@ def test_jobs_1_gives_the_same_grades_and_a_killed_batch_resumes(corpus, tmp_pat
     for student in ("honest_full", "honest_partial"):
         src = corpus["subs"] / student / adv.AID / f"{adv.AID}.ipynb"
         copy_as_submission(src, subs, student, adv.AID)
-    proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out), "--jobs", "1",
-                             "--cell-timeout", CELL_TIMEOUT],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    results = out / ".results"
+    killed_tmp, log = tmp_path / "killed-tmp", tmp_path / "killed.out"
+    killed_tmp.mkdir()
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out), "--jobs", "1",
+                                 "--cell-timeout", CELL_TIMEOUT],
+                                cwd=REPO, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=dict(os.environ, TMPDIR=str(killed_tmp)))
+    # Kill the grader while it grades the second notebook: the first job's result is saved
+    # and the second job's kernel runs as the slot's uid.
+    results, uid = out / ".results", None
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
-        if results.is_dir() and any(results.rglob("*.json")):
+        if uid is None and "job uids" in log.read_text():
+            uid = job_uids(log.read_text())[0]
+        if uid is not None and results.is_dir() and any(results.rglob("*.json")) and leftovers([uid]):
             break
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)  # kill the whole grader mid-batch, workers and kernels included
+        time.sleep(0.05)
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "autograder.grading.worker"],
+                             capture_output=True, text=True).stdout.split()
+    os.killpg(proc.pid, signal.SIGKILL)  # the grader's group: its workers run in sessions of their own
     proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"the grader ended before the second job was caught running:\n{log.read_text()}"
+    assert workers, "no grading worker found under the grader"
     finished = sorted(p.parent.name for p in results.rglob("*.json"))
     assert finished, "the first job should have finished before the kill"
+    # Its workers and their kernels stop with it, mid-job: nothing of the killed batch goes on
+    # to finish the second job (and then sweep the uid, which the rerun may hold by then).
+    gone_by = time.time() + 60  # they leave within seconds; this only bounds the wait
+    while time.time() < gone_by and (leftovers([uid]) or any(Path(f"/proc/{w}").exists() for w in workers)):
+        time.sleep(0.1)
+    assert not leftovers([uid]), "the killed batch's kernel outlived it"
+    done_after_kill = list(killed_tmp.rglob("result.json"))
+    assert not done_after_kill, f"a worker of the killed grader went on and finished a job: {done_after_kill}"
     rerun = grade(subs, out, "--jobs", "1")
     assert rerun.returncode == 0, rerun.stderr
     rows = read_rows(out)

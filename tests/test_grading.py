@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -152,6 +153,55 @@ def test_two_batches_on_one_machine_never_share_a_job_uid(tmp_path, monkeypatch)
         f.close()
 
 
+def test_a_grading_worker_holds_its_slots_uid_while_it_lives(tmp_path, monkeypatch):
+    """A worker inherits the lock on its slot's job uid: a grader killed outright lets go of
+    its own hold at once, but no other batch can claim the uid (and then have its kernels
+    killed by the old worker's sweep) until the worker has gone too."""
+    from autograder.grading.slots import _Worker
+    from autograder.sandbox import kernel as sandbox
+
+    monkeypatch.setattr(sandbox, "UID_LOCKS", tmp_path / "locks")
+    (uid,), held = sandbox.claim_uids(1, first=61700)
+    worker = _Worker("fast", tmp_path / "worker.log", held[0])
+    held[0].close()  # what the grader's death does to its own hold
+    try:
+        with pytest.raises(RuntimeError, match="no free job uid"):
+            sandbox.claim_uids(1, first=uid, span=1)
+    finally:
+        worker.close()
+    again, held = sandbox.claim_uids(1, first=uid, span=1)
+    assert again == [uid]
+    held[0].close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (CI runs as root)")
+def test_a_claimed_uid_is_swept_of_what_a_dead_batch_left(tmp_path, monkeypatch):
+    """A uid is swept when a batch claims it: a process a batch killed outright left on it
+    (normally none) cannot meet the new batch's kernels."""
+    from autograder.sandbox import kernel as sandbox
+
+    monkeypatch.setattr(sandbox, "UID_LOCKS", tmp_path / "locks")
+    uid = 61710
+
+    def drop() -> None:
+        os.setgid(uid)
+        os.setuid(uid)
+
+    left = subprocess.Popen(["sleep", "300"], preexec_fn=drop, start_new_session=True)
+    reaper = threading.Thread(target=left.wait)  # as the machine's init would reap an orphan
+    reaper.start()
+    try:
+        assert sandbox._pids_of(uid) == [left.pid]
+        claimed, held = sandbox.claim_uids(1, first=uid)
+        held[0].close()
+        assert claimed == [uid]
+        reaper.join(timeout=10)
+        assert left.returncode == -9, "the claim did not kill what was left on the uid"
+    finally:
+        left.kill()
+        left.wait()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (CI runs as root)")
 def test_a_killed_sandboxed_kernel_leaves_no_process_of_its_uid(tmp_path):
     """Killing a sandboxed kernel (the grader does once its last cell has run) leaves nothing
@@ -191,6 +241,62 @@ def test_a_killed_sandboxed_kernel_leaves_no_process_of_its_uid(tmp_path):
             f.close()
     assert len(running) >= 2, f"the kernel and its child should run as uid {uid}: {running}"
     assert after == [], f"processes of uid {uid} left right after the kill: {after}"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (CI runs as root)")
+def test_a_sandboxed_kernel_starts_under_a_long_temporary_folder(tmp_path):
+    """A job's folder lies under TMPDIR, which may be long; a Unix socket's path may not exceed
+    107 bytes. The kernel's sockets live in a short folder of the job uid's own instead
+    (a TMPDIR of 60 characters once made every kernel fail to start)."""
+    import asyncio
+
+    from autograder.sandbox.kernel import SandboxKernelManager, claim_uids
+
+    deep = tmp_path / ("a-long-temporary-folder-" * 4) / "job-folder"
+    (deep / "work").mkdir(parents=True)
+    (uid,), held = claim_uids(1, first=61500)
+
+    async def run() -> dict:
+        km = SandboxKernelManager(job_dir=str(deep / "jail"), uid=uid, kernel_name="python3")
+        await km.start_kernel(cwd=str(deep / "work"))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=120)
+            return (await kc.execute_interactive("import os; assert os.getuid() != 0", timeout=60))["content"]
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    try:
+        assert len(str(deep / "jail")) > 110
+        reply = asyncio.run(run())
+    finally:
+        for f in held:
+            f.close()
+    assert reply["status"] == "ok", reply
+
+
+def test_the_graders_private_folders_refuse_what_others_could_write(tmp_path):
+    """The job uids' locks and the kernels' sockets live in folders only the grader may write
+    to: a folder made in advance by someone else, open to others, or a link is refused."""
+    from autograder.sandbox.kernel import private_dir
+
+    assert private_dir(tmp_path / "fine").is_dir()
+    open_to_all = tmp_path / "open"
+    open_to_all.mkdir()
+    open_to_all.chmod(0o777)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "fine")
+    for bad in (open_to_all, link):
+        with pytest.raises(RuntimeError, match="not a folder of the grader's own"):
+            private_dir(bad)
+    if os.geteuid() == 0:
+        theirs = tmp_path / "theirs"
+        theirs.mkdir(mode=0o700)
+        os.chown(theirs, 61999, 61999)
+        with pytest.raises(RuntimeError, match="owner uid 61999"):
+            private_dir(theirs)
 
 
 def test_feedback_exporter_keeps_compiled_templates_and_writes_the_same_page(tmp_path):

@@ -62,7 +62,11 @@ class Slots:
         # nbgrader and nbconvert (0.8 s) while the batch releases its assignments and opens the
         # gradebook, not after. The others start with their first job.
         for i in range(n if start is None else min(n, start)):
-            self.workers[i] = _Worker(mode, self.workroot / f"worker-{i}.log")
+            self.workers[i] = _Worker(mode, self.workroot / f"worker-{i}.log", self._lock_of(i))
+
+    def _lock_of(self, slot: int):
+        """The open lock file that holds the slot's job uid (None without the sandbox)."""
+        return self._uid_locks[slot] if self._uid_locks else None
 
     def isolation(self) -> str:
         if not self.sandboxed:
@@ -130,7 +134,8 @@ class Slots:
                 if worker is None or not worker.alive():
                     if worker is not None:
                         worker.close()
-                    worker = self.workers[slot] = _Worker(self.mode, self.workroot / f"worker-{slot}.log")
+                    worker = self.workers[slot] = _Worker(self.mode, self.workroot / f"worker-{slot}.log",
+                                                          self._lock_of(slot))
                 finished = worker.grade(ws / "job.json", timeout)
                 if finished is None:
                     worker.close()
@@ -176,17 +181,23 @@ class _Worker:
     Jobs go in on its stdin; "done" comes back on a pipe of its own. Its stderr goes to a
     log file (a full pipe could block it). A job that overruns kills its whole process
     group (the worker and any unsandboxed kernel); the slot then starts a new worker.
+
+    A grader killed outright does not take the worker's session along: the worker watches
+    for its grader and stops when it is gone, and it inherits the lock on its slot's job
+    uid (``uid_lock``), so no other batch can claim that uid while it still lives.
     """
 
-    def __init__(self, mode: str, log: Path):
+    def __init__(self, mode: str, log: Path, uid_lock=None):
         env = course.kernel_env(mode)
         env.pop("NBGRADER_EXECUTION", None)
         self.log, self.offset = log, 0
         read_fd, write_fd = os.pipe()
+        keep = (write_fd,) if uid_lock is None else (write_fd, uid_lock.fileno())
         with open(log, "ab") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.worker", "--serve", str(write_fd)],
+            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.worker", "--serve", str(write_fd),
+                                          str(os.getpid())],
                                          cwd=course.REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                         stderr=err, pass_fds=(write_fd,), start_new_session=True)
+                                         stderr=err, pass_fds=keep, start_new_session=True)
         os.close(write_fd)
         self.status = os.fdopen(read_fd, "rb")
 

@@ -3,7 +3,7 @@ assignment inside a throwaway course folder, write its feedback, and save the re
 with ``--serve``, job after job in the same process.
 
     python -m autograder.grading.worker JOB.json              # one job
-    python -m autograder.grading.worker --serve STATUS_FD     # job after job (what grade uses)
+    python -m autograder.grading.worker --serve STATUS_FD GRADER_PID   # job after job (what grade uses)
 
 JOB.json (written by ``autograder.grading.grade``) names the workspace, assignment, student,
 mode, caps and the file to write the result to. The workspace holds gradebook.db and
@@ -192,14 +192,36 @@ def run_file(job_path: str) -> None:
     Path(job["result"]).write_text(json.dumps(out))
 
 
-def serve(status_fd: int) -> NoReturn:
+def _die_with(grader_pid: int) -> None:
+    """Leave at once, mid-job or not, when the grader that started this worker is gone.
+
+    A worker runs in a session of its own, so a grader killed outright (SIGKILL, the OOM
+    killer, a closed terminal's group) does not take it along, and nothing else would stop
+    it: it would finish the job in hand, and then its kill of the job uid's processes would
+    hit a kernel of the next batch, which may have claimed that uid the moment the dead
+    grader's lock went. Its kernel goes with it (the kernel's parent-death signal)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == grader_pid:
+            time.sleep(0.2)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="grader-watch", daemon=True).start()
+
+
+def serve(status_fd: int, grader_pid: int | None = None) -> NoReturn:
     """Grade job after job: read a JOB.json path per line on stdin, answer "done" on ``status_fd``.
 
     One worker process per grading slot, reused for the whole batch, so that nbgrader and
     nbconvert (about 3.5 s of imports on the course machine) load once, not per notebook.
     The status channel is a pipe of its own: student kernels never inherit it, so nothing a
-    kernel prints can pass for it. The grader kills and replaces a worker that overruns.
+    kernel prints can pass for it. The grader kills and replaces a worker that overruns;
+    a worker whose grader is gone stops (:func:`_die_with`).
     """
+    if grader_pid is not None:
+        _die_with(grader_pid)
     import nbgrader.converters  # noqa: F401  (load the heavy part before the first job)
 
     with os.fdopen(status_fd, "w", buffering=1) as status:
@@ -215,7 +237,7 @@ def serve(status_fd: int) -> NoReturn:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--serve"]:
-        return serve(int(argv[1]))
+        return serve(int(argv[1]), int(argv[2]) if len(argv) > 2 else None)
     run_file(argv[0])
     return 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 
@@ -75,6 +76,15 @@ def limit(spec: dict) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def die_with_parent() -> None:
+    """Be killed when ``unshare`` dies (it dies with the grading worker): ``--kill-child`` asked
+    for that, but the kernel of the OS forgets it when a process changes its uid. Without
+    this, the kernel of a worker killed with its grader ran on, as the job's uid, forever."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 SEED_MAX_BYTES = 4 * 1024 * 1024
 
 
@@ -126,6 +136,7 @@ def main(argv: list[str]) -> None:
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
+    die_with_parent()
     os.makedirs(spec["env"]["HOME"], exist_ok=True)
     write_seed(spec["env"]["HOME"], seed)
     os.execvpe(cmd[0], cmd, spec["env"])

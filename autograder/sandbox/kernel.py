@@ -126,8 +126,8 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        conn = Path(self.job_dir) / "conn"
-        conn.mkdir(parents=True, exist_ok=True)
+        Path(self.job_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        conn = socket_dir(self.uid)
         os.chown(conn, self.uid, self.uid)
         os.chmod(conn, 0o700)
         self.transport = "ipc"
@@ -194,7 +194,37 @@ class SandboxKernelManager(AsyncKernelManager):
         await super()._async_kill_kernel(restart)
 
 
-UID_LOCKS = Path(os.environ.get("AUTOGRADER_UID_LOCKS", "/run/lock/pixels-to-lenet"))
+#: The grader's run-time files: the job uids' locks and the kernels' sockets. Under /run,
+#: where only root may create anything (/run/lock is open to every user, as /tmp is).
+RUN_DIR = Path("/run/pixels-to-lenet")
+UID_LOCKS = RUN_DIR / "uid-locks"
+SOCKETS = RUN_DIR / "sockets"
+
+
+def private_dir(path: Path) -> Path:
+    """``path``, made if missing, refused unless it is a real folder of this user's that
+    nobody else may write to: a user who could make or swap it could point the grader's
+    root-run file operations elsewhere, or hold the uid locks."""
+    import stat
+
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise RuntimeError(f"{path} is not a folder of the grader's own that only it may write to "
+                           f"(owner uid {st.st_uid}, mode {stat.filemode(st.st_mode)}): remove it and grade again")
+    return path
+
+
+def socket_dir(uid: int) -> Path:
+    """An empty folder for the sockets of the kernel that runs as ``uid``.
+
+    Not in the job's folder: that lies under TMPDIR, and a Unix socket's path may not exceed
+    107 bytes (a TMPDIR 60 characters long made every kernel fail to start). One folder per
+    job uid, emptied for each kernel: a uid runs one job at a time (:func:`claim_uids`)."""
+    conn = private_dir(SOCKETS) / str(uid)
+    shutil.rmtree(conn, ignore_errors=True)  # links in it are removed, never followed
+    conn.mkdir(mode=0o700)
+    return conn
 
 
 def claim_uids(count: int, first: int = 61000, span: int = 1000) -> tuple[list[int], list]:
@@ -204,11 +234,12 @@ def claim_uids(count: int, first: int = 61000, span: int = 1000) -> tuple[list[i
     objects stay open (the OS releases it when the process ends, even on SIGKILL). Two
     batches on one machine (an instructor and a TA, two test runs) then never share a uid,
     so one batch's sweep of leftover processes (:func:`kill_uid`) cannot kill the other's
-    kernels.
+    kernels. The grading workers inherit their slot's lock (a worker outlives a grader
+    killed outright by up to 0.2 s), and a uid is swept when it is claimed.
     """
     import fcntl
 
-    UID_LOCKS.mkdir(parents=True, exist_ok=True)
+    private_dir(UID_LOCKS)
     uids, held = [], []
     for uid in range(first, first + span):
         f = open(UID_LOCKS / f"uid-{uid}", "a")
@@ -217,6 +248,7 @@ def claim_uids(count: int, first: int = 61000, span: int = 1000) -> tuple[list[i
         except OSError:
             f.close()
             continue
+        kill_uid(uid)  # whatever a batch killed outright left on it (normally nothing)
         uids.append(uid)
         held.append(f)
         if len(uids) == count:
