@@ -136,6 +136,29 @@ def test_missing_package_stops_the_batch_naming_the_module(tmp_path):
 
 
 @root_only
+def test_a_kernel_that_cannot_start_stops_the_batch_and_a_rerun_grades(tmp_path):
+    """Mid-batch (no canary, or a cached one), a kernel that does not start has run none of
+    the student's code: the environment broke. The batch stops and nobody is marked
+    ungradable; a rerun in a healthy environment grades everyone. ipykernel is hidden by a
+    mount."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    assert (site / "ipykernel").is_dir()
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    solved(subs, "ana")
+    solved(subs, "ben")
+    broken = grade(subs, out, "--no-canary", "--jobs", "1", cache=tmp_path / "cache",
+                   wrap=in_mount_namespace(f"mount -t tmpfs noipykernel {site / 'ipykernel'}"))
+    assert broken.returncode == 2, broken.stdout + broken.stderr
+    assert re.search(r"grading stopped: (ana|ben) 01_pixels: the kernel did not start: \w+", broken.stderr), broken.stderr
+    assert "A student's kernel did not start, before any of the student's code ran" in broken.stderr
+    assert "ungradable" not in broken.stdout + broken.stderr
+    assert not (out / "grades.csv").exists() and not list((out / ".results").rglob("*.json"))
+    healthy = grade(subs, out, "--jobs", "1", cache=tmp_path / "cache")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert {s: r["status"] for s, r in rows(out).items()} == {"ana": "graded", "ben": "graded"}
+
+
+@root_only
 def test_venv_symlinked_from_another_clone_grades_with_this_checkouts_package(tmp_path):
     """Two checkouts share one venv: the second clone's .venv is a symlink to the first's,
     whose editable install points into the first clone. The kernel must import the course

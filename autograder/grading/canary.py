@@ -174,3 +174,9 @@ MIDWAY_HELP = ("A cell as released, which runs before any of the student's code,
                "broke during the batch, and every later student would have been marked down for it. Grading "
                "stopped; the students graded before are kept.\nFix the environment and run the same command "
                "again: it resumes where it stopped. " + CAUSES)
+KERNEL_HELP = ("A student's kernel did not start, before any of the student's code ran: the grading environment "
+               "broke during the batch (or since the canary was cached), and every later student would have been "
+               "marked down for it. Grading stopped; the students graded before are kept.\nFix the environment and "
+               "run the same command again: it resumes where it stopped. Common causes: a kernel that cannot start "
+               "(ipykernel missing or broken in the venv), too little memory under --mem-mb, no room in /run or "
+               "the temporary folder.")

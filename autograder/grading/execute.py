@@ -30,6 +30,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import hashlib
 import re
@@ -45,6 +46,11 @@ from autograder.grading.preprocessors import BEGIN_WORDS, END_WORDS, hidden_keys
 
 # Runs in the kernel before any student code (IPKernelApp.exec_lines). __IMPORTS__ is
 # replaced by the list of the release's import statements.
+#: Why the kernel of this process's last notebook did not start (None when it did). No
+#: student code has run by then, so it is the grading environment's fault; the worker
+#: reads it after a failed job.
+start_failure: str | None = None
+
 GUARD_SETUP = r'''
 def _course_guard_install(imports):
     import ast, builtins, copy, sys, types
@@ -358,8 +364,15 @@ class GuardedExecute(Execute):
         self._gave_up = False
         self._keys = hidden_keys(nb)
         self._sinks = {}  # id(cell copy) -> (the copy, its outputs): executions whose outputs stay out
-        with self.setup_kernel():
-            self.wait_for_reply(self.kc.kernel_info())
+        global start_failure
+        start_failure = None
+        with contextlib.ExitStack() as kernel:
+            try:
+                kernel.enter_context(self.setup_kernel())
+                self.wait_for_reply(self.kc.kernel_info())
+            except Exception as err:
+                start_failure = f"{type(err).__name__}: {err}"[:300]
+                raise
             for index, cell in enumerate(self.nb.cells):
                 self._run(cell, index)
         self.set_widgets_metadata()

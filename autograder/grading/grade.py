@@ -44,7 +44,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import course
-from autograder.grading.canary import MIDWAY_HELP, BatchStopped, release_digest
+from autograder.grading.canary import KERNEL_HELP, MIDWAY_HELP, BatchStopped, release_digest
 from autograder.authoring.release import release_template
 
 CSV_FIELDS = ["student_id", "assignment", "score", "max_score", "auto_score", "auto_max_score",
@@ -223,6 +223,11 @@ class Grader:
         result = self._execute(nb, sid, aid)
         row.seconds = round(time.monotonic() - start, 1)
         if not result.get("ok"):  # not cached: a rerun tries again
+            if result.get("environment"):
+                # The kernel did not start (the canary passed earlier, or was cached): the
+                # environment broke, and every later student would fail alike. Stop instead.
+                self.stopped, self.stop_help = f"{sid} {aid}: {result.get('reason')}", KERNEL_HELP
+                raise BatchStopped(self.stopped, KERNEL_HELP)
             row.status = f"ungradable: {result.get('reason', 'unknown error')}"
             return row
         first = result.get("first_error") or {}

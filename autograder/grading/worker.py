@@ -153,11 +153,18 @@ def run(job: dict) -> dict:
         app.force = True
         return app
 
+    from autograder.grading import execute
+
     auto = app_for(Autograde)
     auto.create_student = True
+    execute.start_failure = None
     result = capture_log(auto)
     if not result["success"]:
-        return {"ok": False, "reason": _reason(result), "log": (result.get("log") or "")[-4000:]}
+        failed = {"ok": False, "reason": _reason(result), "log": (result.get("log") or "")[-4000:]}
+        if execute.start_failure:
+            # Before any cell ran: no student is to blame, and every later one would fail alike.
+            failed.update(reason=f"the kernel did not start: {execute.start_failure}", environment=True)
+        return failed
     feedback = capture_log(app_for(GenerateFeedback))
 
     grades, comments = [], []
@@ -182,7 +189,7 @@ def run(job: dict) -> dict:
             "feedback_error": "" if feedback["success"] else _reason(feedback)}
 
 
-def run_file(job_path: str) -> None:
+def run_file(job_path: str) -> dict:
     """Grade the job described in ``job_path``; write its result file, whatever happens."""
     job = json.loads(Path(job_path).read_text())
     try:
@@ -190,6 +197,7 @@ def run_file(job_path: str) -> None:
     except Exception as err:  # report, never crash the batch
         out = {"ok": False, "reason": f"{type(err).__name__}: {err}"[:300], "log": traceback.format_exc()[-4000:]}
     Path(job["result"]).write_text(json.dumps(out))
+    return out
 
 
 def _die_with(grader_pid: int) -> None:
@@ -227,8 +235,13 @@ def serve(status_fd: int, grader_pid: int | None = None) -> NoReturn:
     with os.fdopen(status_fd, "w", buffering=1) as status:
         for line in sys.stdin:
             if line.strip():
-                run_file(line.strip())
+                out = run_file(line.strip())
                 status.write("done\n")
+                if out.get("environment"):
+                    # A kernel that failed to start can leave this process's ZeroMQ state
+                    # broken (the next job hung in a context's teardown): the slot starts
+                    # a fresh worker if grading goes on.
+                    break
     # End of jobs: every result is written and closed. Leave without tearing down the
     # interpreter (nbgrader, SQLAlchemy, zmq), which the grader waited for: 0.4 s per worker.
     sys.stderr.flush()
