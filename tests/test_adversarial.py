@@ -48,10 +48,10 @@ def read_rows(out):
         return {r["student_id"]: r for r in csv.DictReader(f)}
 
 
-def grade(subs, out, *extra, timeout=1800):
+def grade(subs, out, *extra, timeout=1800, env=None):
     return subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out),
                            "--cell-timeout", CELL_TIMEOUT, *extra], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -206,8 +206,13 @@ def test_jobs_1_gives_the_same_grades_and_a_killed_batch_resumes(corpus, tmp_pat
     assert not leftovers([uid]), "the killed batch's kernel outlived it"
     done_after_kill = list(killed_tmp.rglob("result.json"))
     assert not done_after_kill, f"a worker of the killed grader went on and finished a job: {done_after_kill}"
-    rerun = grade(subs, out, "--jobs", "1")
+    left = sorted(p.name for p in killed_tmp.glob("autograder-*"))
+    assert left, "the killed grader's scratch folders should still be there"
+    rerun = grade(subs, out, "--jobs", "1", env=dict(os.environ, TMPDIR=str(killed_tmp)))
     assert rerun.returncode == 0, rerun.stderr
+    # The rerun removed the scratch folders (copies of the release and the submissions) that
+    # the killed grader could not, and its own.
+    assert not list(killed_tmp.glob("autograder-*")), f"left in the temporary folder: {left}"
     rows = read_rows(out)
     for student in ("honest_full", "honest_partial"):
         mine, theirs = rows[student], corpus["rows"][student]

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -151,6 +152,35 @@ def test_two_batches_on_one_machine_never_share_a_job_uid(tmp_path, monkeypatch)
     assert third == [61000, 61001, 61004]
     for f in held2 + held3:
         f.close()
+
+
+def test_scratch_folders_of_dead_processes_are_swept_and_live_ones_kept(tmp_path, monkeypatch):
+    """A grading process's scratch folder (copies of the release and of submissions) is held
+    by a lock while the process lives; the next one removes those nobody holds (left by a
+    grader killed outright), never a live one's, another user's, or one without a lock."""
+    from autograder.grading import scratch
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(scratch.tempfile, "tempdir", None)  # read TMPDIR again
+    mine, held = scratch.make()
+    assert mine.parent == tmp_path and oct(mine.stat().st_mode & 0o777) == "0o700"
+    dead = subprocess.run([sys.executable, "-c", "from autograder.grading import scratch; print(scratch.make()[0])"],
+                          cwd=REPO, capture_output=True, text=True, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    dead = Path(dead.stdout.strip())
+    assert dead.is_dir(), "a process that ends leaves its folder, held by nobody"
+    unlocked = tmp_path / "autograder-older"
+    unlocked.mkdir()
+    keep = [mine, unlocked]
+    if os.geteuid() == 0:
+        theirs = tmp_path / "autograder-theirs"
+        theirs.mkdir()
+        (theirs / ".held").touch()
+        os.chown(theirs, 61999, 61999)
+        keep.append(theirs)
+    assert scratch.sweep() == [dead]
+    assert all(k.is_dir() for k in keep) and not dead.exists()
+    held.close()
+    assert scratch.sweep() == [mine]
 
 
 def test_a_grading_worker_holds_its_slots_uid_while_it_lives(tmp_path, monkeypatch):

@@ -31,10 +31,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -379,8 +377,9 @@ class Grader:
 
     def run(self) -> list[Row]:
         self.out.mkdir(parents=True, exist_ok=True)
-        self.workroot = tempfile.mkdtemp(prefix="autograder-")
-        os.chmod(self.workroot, 0o700)
+        from autograder.grading import scratch
+
+        self.workroot, workroot_held = scratch.make()
         self.stop_help = MIDWAY_HELP
         try:
             if self.opts.scheduler:
@@ -447,6 +446,7 @@ class Grader:
             if self.book is not None:
                 self.book.close()
             shutil.rmtree(self.workroot, ignore_errors=True)
+            workroot_held.close()
         write_results(rows, self.out)
         return rows
 

@@ -26,6 +26,7 @@ import nbformat
 
 from autograder import course
 from autograder.authoring.release import release_template
+from autograder.grading import scratch
 
 
 class Slots:
@@ -34,8 +35,7 @@ class Slots:
     def __init__(self, n: int, mode: str, sandbox: str = "auto", uid_base: int = 61000, stream=sys.stdout,
                  start: int | None = None):
         self.n, self.mode = n, mode
-        self.workroot = Path(tempfile.mkdtemp(prefix="autograder-"))
-        os.chmod(self.workroot, 0o700)
+        self.workroot, self._workroot_held = scratch.make()
         self.free: queue.Queue[int] = queue.Queue()
         for i in range(n):
             self.free.put(i)
@@ -173,6 +173,7 @@ class Slots:
         for f in self._uid_locks:
             f.close()
         shutil.rmtree(self.workroot, ignore_errors=True)
+        self._workroot_held.close()
 
 
 class _Worker:
