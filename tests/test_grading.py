@@ -3,6 +3,7 @@ lessons, partial credit for a wrong answer, and a clear status for a broken file
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
@@ -232,6 +233,26 @@ def test_a_claimed_uid_is_swept_of_what_a_dead_batch_left(tmp_path, monkeypatch)
         left.wait()
 
 
+@contextlib.asynccontextmanager
+async def sandboxed_client(where: Path, uid: int):
+    """A kernel started in the sandbox as ``uid`` (job folder ``where``/jail, working folder
+    ``where``/work), its manager and a ready client; the kernel is killed at the end."""
+    from autograder.sandbox.kernel import SandboxKernelManager
+
+    (where / "work").mkdir(parents=True, exist_ok=True)
+    km = SandboxKernelManager(job_dir=str(where / "jail"), uid=uid, kernel_name="python3")
+    await km.start_kernel(cwd=str(where / "work"))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=120)
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        if km.has_kernel:
+            await km.shutdown_kernel(now=True)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (CI runs as root)")
 def test_a_killed_sandboxed_kernel_leaves_no_process_of_its_uid(tmp_path):
     """Killing a sandboxed kernel (the grader does once its last cell has run) leaves nothing
@@ -240,18 +261,12 @@ def test_a_killed_sandboxed_kernel_leaves_no_process_of_its_uid(tmp_path):
     process and threads, as TensorFlow's do."""
     import asyncio
 
-    from autograder.sandbox.kernel import SandboxKernelManager, _pids_of, claim_uids
+    from autograder.sandbox.kernel import _pids_of, claim_uids
 
     (uid,), held = claim_uids(1, first=61500)
-    (tmp_path / "work").mkdir()
 
     async def run() -> tuple[list[int], list[int]]:
-        km = SandboxKernelManager(job_dir=str(tmp_path / "jail"), uid=uid, kernel_name="python3")
-        await km.start_kernel(cwd=str(tmp_path / "work"))
-        kc = km.client()
-        kc.start_channels()
-        try:
-            await kc.wait_for_ready(timeout=120)
+        async with sandboxed_client(tmp_path, uid) as (km, kc):
             reply = await kc.execute_interactive(
                 "import subprocess, threading, time\n"
                 "child = subprocess.Popen(['sleep', '300'])\n"
@@ -261,8 +276,6 @@ def test_a_killed_sandboxed_kernel_leaves_no_process_of_its_uid(tmp_path):
             running = _pids_of(uid)
             await km.shutdown_kernel(now=True)
             return running, _pids_of(uid)
-        finally:
-            kc.stop_channels()
 
     try:
         running, after = asyncio.run(run())
@@ -280,23 +293,14 @@ def test_a_sandboxed_kernel_starts_under_a_long_temporary_folder(tmp_path):
     (a TMPDIR of 60 characters once made every kernel fail to start)."""
     import asyncio
 
-    from autograder.sandbox.kernel import SandboxKernelManager, claim_uids
+    from autograder.sandbox.kernel import claim_uids
 
     deep = tmp_path / ("a-long-temporary-folder-" * 4) / "job-folder"
-    (deep / "work").mkdir(parents=True)
     (uid,), held = claim_uids(1, first=61500)
 
     async def run() -> dict:
-        km = SandboxKernelManager(job_dir=str(deep / "jail"), uid=uid, kernel_name="python3")
-        await km.start_kernel(cwd=str(deep / "work"))
-        kc = km.client()
-        kc.start_channels()
-        try:
-            await kc.wait_for_ready(timeout=120)
+        async with sandboxed_client(deep, uid) as (_, kc):
             return (await kc.execute_interactive("import os; assert os.getuid() != 0", timeout=60))["content"]
-        finally:
-            kc.stop_channels()
-            await km.shutdown_kernel(now=True)
 
     try:
         assert len(str(deep / "jail")) > 110
