@@ -35,12 +35,11 @@ def make() -> tuple[Path, IO]:
     return root, lock
 
 
-def sweep(where: Path | None = None) -> list[Path]:
-    """Remove the scratch folders under ``where`` (the temporary folder) that this user owns
-    and no live process holds; return them."""
+def sweep() -> list[Path]:
+    """Remove the scratch folders in the temporary folder that this user owns and no live
+    process holds; return them."""
     removed = []
-    base = Path(where or tempfile.gettempdir())
-    for folder in base.glob(PREFIX + "*"):
+    for folder in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
         try:
             st = folder.lstat()
             if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():

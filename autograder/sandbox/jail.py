@@ -16,6 +16,7 @@ behind is killed by the kernel of the OS.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
@@ -77,12 +78,12 @@ def limit(spec: dict) -> None:
 
 
 def die_with_parent() -> None:
-    """Be killed when ``unshare`` dies (it dies with the grading worker): ``--kill-child`` asked
-    for that, but the kernel of the OS forgets it when a process changes its uid. Without
-    this, the kernel of a worker killed with its grader ran on, as the job's uid, forever."""
-    import ctypes
-
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    """Be killed when the parent process dies (PR_SET_PDEATHSIG). The grading worker sets it on
+    ``unshare`` (between fork and exec), and the jail sets it again on the kernel after the drop
+    to the job's uid: ``--kill-child`` asked for it, but the kernel of the OS forgets it when a
+    process changes its uid. Without that, the kernel of a worker killed with its grader ran
+    on, as the job's uid, forever."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
 SEED_MAX_BYTES = 4 * 1024 * 1024

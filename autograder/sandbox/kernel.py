@@ -25,7 +25,6 @@ loud warning.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Dict, Integer, List, Unicode
 
 from autograder import course
+from autograder.sandbox.jail import die_with_parent
 
 #: Environment variables a student's kernel keeps; everything else (NBGRADER_EXECUTION,
 #: JUPYTER_*, the grader's paths) is dropped.
@@ -104,11 +104,6 @@ def build_home_seed(folder: Path, mode: str) -> subprocess.Popen:
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _set_pdeathsig() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the grader's worker
-
-
 class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager that starts the kernel inside :mod:`autograder.sandbox.jail`."""
 
@@ -169,7 +164,7 @@ class SandboxKernelManager(AsyncKernelManager):
         kw["stdout"] = subprocess.DEVNULL
         kw["stderr"] = subprocess.DEVNULL
         kw["stdin"] = subprocess.DEVNULL
-        kw["preexec_fn"] = _set_pdeathsig
+        kw["preexec_fn"] = die_with_parent  # unshare dies with the grader's worker
         return await super()._async_launch_kernel(cmd, **kw)
 
     async def _async_kill_kernel(self, restart: bool = False) -> None:
