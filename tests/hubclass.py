@@ -4,16 +4,18 @@ released through nbgrader's exchange, and ``jupyterhub -f hub/jupyterhub_config.
 proxy, the autograde service, the users' servers) on free loopback ports, stopped by PID.
 
 Students act through their own accounts (``runuser``), with nbgrader's own commands, the
-ones the Assignments panel calls; the browser test drives the same panel in chromium.
+ones the Assignment List panel calls; the browser test drives the same panel in chromium.
 """
 
 from __future__ import annotations
 
 import csv
 import grp
+import http.cookiejar
 import json
 import os
 import pwd
+import re
 import secrets
 import signal
 import socket
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -151,6 +154,27 @@ class HubClass:
             return status, json.loads(raw) if raw else None
         except json.JSONDecodeError:
             return status, raw
+
+    def login(self, user: str, password: str) -> int:
+        """Log in through the hub's login form (PAM), as a browser does; the status of the POST:
+        302 (to the user's server) when PAM took the password, 403 when it did not."""
+        jar = http.cookiejar.CookieJar()
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+        with opener.open(self.base + "/hub/login", timeout=30) as resp:
+            form = resp.read().decode(errors="replace")
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form)
+        data = {"username": user, "password": password, **({"_xsrf": xsrf.group(1)} if xsrf else {})}
+        req = urllib.request.Request(self.base + "/hub/login", data=urllib.parse.urlencode(data).encode())
+        try:
+            with opener.open(req, timeout=60) as resp:
+                return resp.status
+        except urllib.error.HTTPError as err:
+            return err.code
 
     def token(self, user: str) -> str:
         """A new API token of ``user`` (made by the course-admin service)."""

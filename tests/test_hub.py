@@ -6,17 +6,21 @@ due date already past, then ``jupyterhub`` with its proxy and the autograde serv
 loopback ports; everything is stopped by PID and the accounts are removed at the end.
 
 Students act as themselves (``runuser``) with nbgrader's own fetch/submit/fetch_feedback (what
-the Assignments panel runs); tests/test_hub_browser.py does the same in chromium.
+the Assignment List panel runs); tests/test_hub_browser.py does the same in chromium.
 """
 
 from __future__ import annotations
 
+import grp
 import html
 import json
 import os
 import re
+import secrets
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +59,41 @@ def answered(answers: dict[str, str] | None = None, solved: tuple[str, ...] = ()
         elif gid in solved:
             c["source"] = ref[gid]
     return nb
+
+
+def _members(group: str) -> list[str] | None:
+    try:
+        return sorted(grp.getgrnam(group).gr_mem)
+    except KeyError:
+        return None
+
+
+def test_hub_users_remove_takes_the_class_groups_away_once_they_are_empty(tmp_path):
+    """`hub users ROSTER --remove`, as the instructor runs it to take the class down: the
+    accounts go, and so do pixels-students and pixels-instructors once nobody is left in them.
+    (First in this file: the class of the tests below is not made yet, so the groups empty.)"""
+    from autograder.hub.layout import INSTRUCTORS, STUDENTS
+
+    tag = secrets.token_hex(2)
+    student, instructor = f"plt{tag}rs", f"plt{tag}ri"
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"student_id\n{student}\n")
+    env = {**os.environ, "HUB_ROOT": str(tmp_path / "srv")}
+    before = {g: _members(g) for g in (STUDENTS, INSTRUCTORS)}
+    hub_users = [sys.executable, "-m", "autograder", "hub", "users", str(roster), "--instructor", instructor]
+    try:
+        subprocess.run(hub_users, env=env, cwd=REPO, check=True, capture_output=True)
+        assert student in _members(STUDENTS) and instructor in _members(INSTRUCTORS)
+        out = subprocess.run(hub_users + ["--remove"], env=env, cwd=REPO, check=True, capture_output=True, text=True)
+    finally:
+        for user in (student, instructor):
+            subprocess.run(["userdel", "--remove", user], capture_output=True)
+    for group, members in before.items():
+        if members:   # a class still on this machine: its group stays, with its members
+            assert _members(group) == members, (group, _members(group), out.stdout)
+        else:
+            assert _members(group) is None, f"{group} was left behind, empty:\n{out.stdout}"
+            assert f"group {group} removed" in out.stdout, out.stdout
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +138,22 @@ def test_accounts_exchange_and_course_folder_have_the_expected_owners_and_modes(
                                                       L.course_exchange / "outbound", L.course, L.service, L.hub)}
     assert modes == {L.exchange: 0o1777, L.course_exchange / "inbound": 0o3733, L.course_exchange / "outbound": 0o755,
                      L.course: 0o2770, L.service: 0o700, L.hub: 0o700}, {str(k): oct(v) for k, v in modes.items()}
+
+
+def test_a_password_read_from_the_passwords_file_with_awk_logs_in_through_the_hub(klass):
+    """What an instructor does to hand out passwords: read passwords.csv with a shell tool. The
+    password must come out without a carriage return (the csv module writes CRLF by default),
+    and PAM must take it through the hub's login form."""
+    student = klass.students[6]
+    path = klass.layout.passwords
+    # $(...) strips the final newline, not a carriage return: exactly what a shell script gets.
+    read = subprocess.run(["sh", "-c", 'p=$(awk -F, -v u="$1" \'$1 == u {print $2}\' "$2"); printf %s "$p"',
+                           "sh", student, str(path)], capture_output=True, check=True)
+    password = read.stdout.decode()   # bytes: text mode would turn a lone \r into \n
+    assert klass.login(student, password) == 302, f"PAM refused the password read from passwords.csv: {password!r}"
+    assert password == klass.passwords[student] and b"\r" not in path.read_bytes()
+    # Control: a wrong password is refused, so the 302 above means PAM took the password.
+    assert klass.login(student, password + "x") == 403
 
 
 def test_a_student_cannot_read_other_students_the_solutions_or_the_gradebook(klass):

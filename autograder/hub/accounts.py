@@ -13,6 +13,7 @@ printed. Existing accounts keep theirs; their groups and home mode are put right
 from __future__ import annotations
 
 import csv
+import grp
 import os
 import pwd
 import re
@@ -66,19 +67,27 @@ def _ensure(name: str, group: str, other: str) -> str | None:
     return password
 
 
-def _save_passwords(layout: Layout, new: dict[str, str]) -> None:
-    rows: dict[str, str] = {}
-    if layout.passwords.is_file():
-        with open(layout.passwords, newline="") as f:
-            rows = {r["user"]: r["initial_password"] for r in csv.DictReader(f)}
-    rows.update(new)
+def _read_passwords(layout: Layout) -> dict[str, str]:
+    if not layout.passwords.is_file():
+        return {}
+    with open(layout.passwords, newline="") as f:
+        return {r["user"]: r["initial_password"] for r in csv.DictReader(f)}
+
+
+def _write_passwords(layout: Layout, rows: dict[str, str]) -> None:
+    """Root only (0600), with Unix line endings: the csv module's default is CRLF, and a
+    password read with ``cut`` or ``awk`` then ends in ``\\r``, which PAM refuses."""
     layout.root.mkdir(parents=True, exist_ok=True)
     fd = os.open(layout.passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["user", "initial_password"])
         writer.writerows(sorted(rows.items()))
+
+
+def _save_passwords(layout: Layout, new: dict[str, str]) -> None:
+    _write_passwords(layout, {**_read_passwords(layout), **new})
 
 
 def create(students: list[str], instructors: list[str], layout: Layout) -> list[str]:
@@ -118,7 +127,8 @@ def enroll(students: list[str], layout: Layout) -> list[str]:
 
 
 def remove(names: list[str], layout: Layout) -> list[str]:
-    """Delete the accounts and their homes (and their lines in the passwords file)."""
+    """Delete the accounts and their homes (their processes are killed first), their lines in
+    the passwords file, and the class's groups once nobody is left in them."""
     lines = []
     for name in names:
         if _exists(name):
@@ -126,10 +136,18 @@ def remove(names: list[str], layout: Layout) -> list[str]:
             subprocess.run(["userdel", "--remove", name], capture_output=True)
             lines.append(f"{name}: removed")
     if layout.passwords.is_file():
-        with open(layout.passwords, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r["user"] not in names]
-        with open(layout.passwords, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["user", "initial_password"])
-            writer.writerows((r["user"], r["initial_password"]) for r in rows)
+        _write_passwords(layout, {u: p for u, p in _read_passwords(layout).items() if u not in names})
+    for group in (STUDENTS, INSTRUCTORS):
+        if _empty(group):
+            subprocess.run(["groupdel", group], check=True, capture_output=True)
+            lines.append(f"group {group} removed (nobody left in it)")
     return lines
+
+
+def _empty(group: str) -> bool:
+    """Does ``group`` exist with no member, and as nobody's primary group?"""
+    try:
+        g = grp.getgrnam(group)
+    except KeyError:
+        return False
+    return not g.gr_mem and not any(u.pw_gid == g.gr_gid for u in pwd.getpwall())

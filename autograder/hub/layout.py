@@ -178,7 +178,7 @@ def open_interpreter(changes: list[dict]) -> list[str]:
 
 def quiet_lab() -> str:
     """JupyterLab of this venv does not ask students whether to fetch Jupyter's news (a pop-up
-    over the Assignments panel on first login): ``share/jupyter/lab/settings/overrides.json``."""
+    over the Assignment List panel on first login): ``share/jupyter/lab/settings/overrides.json``."""
     path = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
     data = json.loads(path.read_text()) if path.is_file() else {}
     data.setdefault("@jupyterlab/apputils-extension:notification", {}).update(
