@@ -1,0 +1,127 @@
+"""What the course's text tells a reader to run exists.
+
+Every ``python -m MODULE`` quoted in the lessons, the README or docs/ names a module that
+``python -m`` can run from the repository, and every ``make TARGET`` quoted in a code span
+or block is a target of the Makefile. A renamed module or target breaks a test here, not a
+student's first command.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import LESSONS, REPO, cell_source
+
+#: ``python -m X``, ``python3.12 -m X``, ``.venv/bin/python -m X``, ``py -3.12 -m X``.
+PYTHON_M = re.compile(r"(?<![\w-])(?:python[\d.]*(?:\.exe)?|py(?:\s+-[\d.]+)?)\s+-m\s+([A-Za-z_][\w.]*[A-Za-z_\d])")
+#: ``make`` at the start of a command (line start, after ; && || | ( or sudo), then its words.
+MAKE = re.compile(r"(?:^|[;&|(]|\bsudo\b)[ \t]*(?:\$[ \t]+)?make((?:[ \t]+[^\s;&|#()`]+)*)", re.M)
+FENCED = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", re.M | re.S)
+INLINE = re.compile(r"(`+)(.+?)\1", re.S)
+COMMENT = re.compile(r"(?:^|[ \t])#.*$", re.M)  # a shell or Python comment: prose, not a command
+
+
+def course_documents() -> dict[str, str]:
+    """Path (relative to the repository) -> markdown text, for the README, docs/*.md and every
+    lesson notebook (its markdown cells as they are, its code cells as fenced blocks)."""
+    docs = {"README.md": (REPO / "README.md").read_text(encoding="utf-8")}
+    for path in sorted((REPO / "docs").glob("*.md")):
+        docs[path.relative_to(REPO).as_posix()] = path.read_text(encoding="utf-8")
+    for path in sorted(LESSONS.glob("*/*.ipynb")):
+        docs[path.relative_to(REPO).as_posix()] = notebook_markdown(json.loads(path.read_text(encoding="utf-8")))
+    return docs
+
+
+def notebook_markdown(nb: dict) -> str:
+    parts = []
+    for cell in nb["cells"]:
+        source = cell_source(cell)
+        parts.append(source if cell["cell_type"] == "markdown" else f"```\n{source}\n```")
+    return "\n\n".join(parts)
+
+
+def code_snippets(markdown: str) -> list[str]:
+    """The fenced blocks and inline code spans of a markdown text: where commands are quoted."""
+    blocks = [m.group(1) for m in FENCED.finditer(markdown)]
+    prose = FENCED.sub("\n", markdown)
+    return blocks + [m.group(2) for m in INLINE.finditer(prose)]
+
+
+def quoted_modules(markdown: str) -> set[str]:
+    """Every module named by ``python -m MODULE`` anywhere in the text."""
+    return set(PYTHON_M.findall(markdown))
+
+
+def quoted_make_targets(markdown: str) -> set[str]:
+    """Every target named by a ``make`` command quoted in a code span or block; variables
+    (``NB=…``), options and bracketed optional arguments are not targets."""
+    targets = set()
+    for snippet in code_snippets(markdown):
+        for m in MAKE.finditer(COMMENT.sub("", snippet)):
+            targets.update(word for word in m.group(1).split()
+                           if "=" not in word and not word.startswith(("-", "[", "<", "$")))
+    return targets
+
+
+def makefile_targets(makefile: str) -> set[str]:
+    targets = set()
+    for m in re.finditer(r"^([^\s:#=][^:=\n]*?)[ \t]*::?(?!=)", makefile, re.M):
+        targets.update(m.group(1).split())
+    return targets
+
+
+def module_runs(name: str) -> bool:
+    """Whether ``python -m name`` finds something to run, with the repository first on sys.path
+    (as when run from the repository root): a module, or a package with a ``__main__``."""
+    sys.path.insert(0, str(REPO))
+    try:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{name}.__main__")
+        return spec is not None
+    except ImportError:  # a parent package that is missing
+        return False
+    finally:
+        sys.path.remove(str(REPO))
+
+
+def missing_modules(markdown: str) -> list[str]:
+    return sorted(name for name in quoted_modules(markdown) if not module_runs(name))
+
+
+def missing_make_targets(markdown: str, makefile: str) -> list[str]:
+    return sorted(quoted_make_targets(markdown) - makefile_targets(makefile))
+
+
+DOCUMENTS = course_documents()
+
+
+def test_the_extractors_find_what_they_should():
+    text = ("Run `python -m cnnkit.doctor`, then `make check NB=x.ipynb`.\n\n```bash\n"
+            "sudo make hub ROSTER=r.csv   # (make does this)\npy -3.12 -m venv .venv\n"
+            "apt-get install -y git make python3-venv\ncd x && make release\n```\n"
+            "We make the function right; make and bash are missing.\n")
+    assert quoted_modules(text) == {"cnnkit.doctor", "venv"}
+    assert quoted_make_targets(text) == {"check", "hub", "release"}
+    assert {"lab", "check", "release", "hub"} <= makefile_targets((REPO / "Makefile").read_text())
+    assert module_runs("autograder") and module_runs("benchmarks.training") and module_runs("pip")
+    assert not module_runs("cnnkit.bench") and not module_runs("no_such_package.bench")
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_every_quoted_python_m_module_exists(name):
+    missing = missing_modules(DOCUMENTS[name])
+    assert not missing, (f"{name} tells the reader to run `python -m` {', '.join(missing)}, "
+                         "which python cannot find from the repository root")
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_every_quoted_make_target_exists(name):
+    missing = missing_make_targets(DOCUMENTS[name], (REPO / "Makefile").read_text(encoding="utf-8"))
+    assert not missing, f"{name} quotes `make` {', '.join(missing)}, which the Makefile does not define"
