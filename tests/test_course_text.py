@@ -1,9 +1,11 @@
-"""What the course's text tells a reader to run exists.
+"""What the course's text tells a reader holds.
 
 Every ``python -m MODULE`` quoted in the lessons, the README or docs/ names a module that
 ``python -m`` can run from the repository, and every ``make TARGET`` quoted in a code span
 or block is a target of the Makefile. A renamed module or target breaks a test here, not a
 student's first command.
+
+The README's table of lessons gives, per lesson, the points that its notebook grades.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LESSONS, REPO, cell_source
+from conftest import ASSIGNMENTS, LESSONS, REPO, cell_source, load, notebook
 
 #: ``python -m X``, ``python3.12 -m X``, ``.venv/bin/python -m X``, ``py -3.12 -m X``.
 PYTHON_M = re.compile(r"(?<![\w-])(?:python[\d.]*(?:\.exe)?|py(?:\s+-[\d.]+)?)\s+-m\s+([A-Za-z_][\w.]*[A-Za-z_\d])")
@@ -125,3 +127,31 @@ def test_every_quoted_python_m_module_exists(name):
 def test_every_quoted_make_target_exists(name):
     missing = missing_make_targets(DOCUMENTS[name], (REPO / "Makefile").read_text(encoding="utf-8"))
     assert not missing, f"{name} quotes `make` {', '.join(missing)}, which the Makefile does not define"
+
+
+#: A row of the README's table of lessons: | 07 | [title](lessons/07_lenet/07_lenet.ipynb) | exercises |
+README_ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*\[[^\]]*\]\((lessons/[^)]+?\.ipynb)\)\s*\|(.*)\|\s*$", re.M)
+
+
+def readme_points(readme: str) -> dict[str, int]:
+    """Notebook path -> the points its row of the README's table adds up to: every
+    parenthesised number that opens an exercise's points, as in `relu` (1), a written
+    answer (2, manual) or (3: the VGG16 table)."""
+    return {m.group(2): sum(int(n) for n in re.findall(r"\((\d+)\b", m.group(3)))
+            for m in README_ROW.finditer(readme)}
+
+
+def graded_points(nb: dict) -> int:
+    """What nbgrader grades in a notebook: the points of every cell marked grade: true."""
+    return sum(cell["metadata"]["nbgrader"].get("points", 0) for cell in nb["cells"]
+               if cell["metadata"].get("nbgrader", {}).get("grade"))
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_readme_points_per_lesson_equal_the_notebooks(aid):
+    rows = readme_points((REPO / "README.md").read_text(encoding="utf-8"))
+    path = notebook(LESSONS, aid).relative_to(REPO).as_posix()
+    assert path in rows, f"README.md's table of lessons has no row linking {path}"
+    graded = graded_points(load(notebook(LESSONS, aid)))
+    assert rows[path] == graded, (f"README.md gives {aid} {rows[path]} points, but its notebook grades {graded}: "
+                                  "a graded cell is missing from the row, or a number is wrong")
