@@ -10,11 +10,11 @@ The README's table of lessons gives, per lesson, the points that its notebook gr
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import json
 import re
+import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -78,23 +78,40 @@ def makefile_targets(makefile: str) -> set[str]:
     return targets
 
 
-def module_runs(name: str) -> bool:
-    """Whether ``python -m name`` finds something to run, with the repository first on sys.path
-    (as when run from the repository root): a module, or a package with a ``__main__``."""
-    sys.path.insert(0, str(REPO))
+#: Run in a fresh interpreter from the repository root, as ``python -m`` would be: looking a
+#: module up can import its parents, and looking up pip makes setuptools' distutils shim step
+#: aside for the rest of the process.
+FIND_SPECS = """
+import importlib.util, json, sys
+def runs(name):
     try:
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.submodule_search_locations is not None:
-            spec = importlib.util.find_spec(f"{name}.__main__")
+            spec = importlib.util.find_spec(name + ".__main__")
         return spec is not None
     except ImportError:  # a parent package that is missing
         return False
-    finally:
-        sys.path.remove(str(REPO))
+print(json.dumps({name: runs(name) for name in sys.argv[1:]}))
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def _runnable(names: tuple[str, ...]) -> dict[str, bool]:
+    out = subprocess.run([sys.executable, "-c", FIND_SPECS, *names], cwd=REPO, capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    return json.loads(out)
+
+
+def module_runs(name: str) -> bool:
+    """Whether ``python -m name`` run from the repository root finds something to run: a module,
+    or a package with a ``__main__``."""
+    return _runnable((name,))[name]
 
 
 def missing_modules(markdown: str) -> list[str]:
-    return sorted(name for name in quoted_modules(markdown) if not module_runs(name))
+    names = tuple(sorted(quoted_modules(markdown)))
+    runnable = _runnable(names) if names else {}
+    return [name for name in names if not runnable[name]]
 
 
 def missing_make_targets(markdown: str, makefile: str) -> list[str]:
