@@ -6,6 +6,7 @@ or block is a target of the Makefile. A renamed module or target breaks a test h
 student's first command.
 
 The README's table of lessons gives, per lesson, the points that its notebook grades.
+Every lesson ends with 2–4 references to read next, each a link with a line on why.
 """
 
 from __future__ import annotations
@@ -172,3 +173,23 @@ def test_readme_points_per_lesson_equal_the_notebooks(aid):
     graded = graded_points(load(notebook(LESSONS, aid)))
     assert rows[path] == graded, (f"README.md gives {aid} {rows[path]} points, but its notebook grades {graded}: "
                                   "a graded cell is missing from the row, or a number is wrong")
+
+
+def further_reading(nb: dict) -> list[str] | None:
+    """The items of the "Further reading" cell that closes a lesson, or None if it has none."""
+    last = nb["cells"][-1]
+    source = cell_source(last)
+    if last["cell_type"] != "markdown" or not source.startswith("## Further reading"):
+        return None
+    return [line[2:] for line in source.splitlines() if line.startswith("- ")]
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_every_lesson_ends_with_further_reading(aid):
+    refs = further_reading(load(notebook(LESSONS, aid)))
+    assert refs is not None, f"lessons/{aid} does not end with a \"## Further reading\" cell"
+    assert 2 <= len(refs) <= 4, f"lessons/{aid}: {len(refs)} references under Further reading, expected 2 to 4"
+    for ref in refs:
+        assert re.match(r"\[[^\]]+\]\(https://[^)\s]+\)", ref) and "): " in ref, (
+            f"lessons/{aid}: a further-reading item should open with a [title](https://…) link and say, "
+            f"after a colon, why to read it: {ref[:80]!r}")
