@@ -63,12 +63,12 @@ def quoted_modules(markdown: str) -> set[str]:
 
 def quoted_make_targets(markdown: str) -> set[str]:
     """Every target named by a ``make`` command quoted in a code span or block; variables
-    (``NB=…``), options and bracketed optional arguments are not targets."""
+    (``NB=…``), options, bracketed optional arguments and ``…`` placeholders are not targets."""
     targets = set()
     for snippet in code_snippets(markdown):
         for m in MAKE.finditer(COMMENT.sub("", snippet)):
             targets.update(word for word in m.group(1).split()
-                           if "=" not in word and not word.startswith(("-", "[", "<", "$")))
+                           if "=" not in word and not word.startswith(("-", "[", "<", "$", "…", "...")))
     return targets
 
 
@@ -126,6 +126,7 @@ def test_the_extractors_find_what_they_should():
     text = ("Run `python -m cnnkit.doctor`, then `make check NB=x.ipynb`.\n\n```bash\n"
             "sudo make hub ROSTER=r.csv   # (make does this)\npy -3.12 -m venv .venv\n"
             "apt-get install -y git make python3-venv\ncd x && make release\n```\n"
+            "Any `make …` and `python -m …` works.\n"
             "We make the function right; make and bash are missing.\n")
     assert quoted_modules(text) == {"cnnkit.doctor", "venv"}
     assert quoted_make_targets(text) == {"check", "hub", "release"}
