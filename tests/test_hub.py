@@ -238,6 +238,61 @@ def test_a_student_cannot_submit_as_someone_else(klass):
     assert not inbound.exists(), "the forged entry stayed in the drop box"
 
 
+def _recorded(klass, student: str) -> tuple[datetime, datetime]:
+    """(timestamp, due date) of ``student``'s submission in the course gradebook (naive UTC)."""
+    with sqlite3.connect(klass.layout.course / "gradebook.db") as db:
+        row = db.execute("SELECT s.timestamp, a.duedate FROM submitted_assignment s JOIN assignment a ON "
+                         "s.assignment_id = a.id WHERE s.student_id = ? AND a.name = ?", (student, AID)).fetchone()
+    assert row and row[0] and row[1], row
+    return datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1])
+
+
+def test_a_crafted_entry_that_claims_a_time_before_the_due_date_is_late(klass):
+    """After the due date, a student with a terminal builds an inbound entry by hand, as
+    nbgrader's submit does, claiming a time before the due date (in its name and in
+    timestamp.txt). The gradebook and the formgrader must show when it appeared in the drop
+    box (the entry's ctime, which its owner cannot set), so it is late; the claim is kept."""
+    student = klass.students[7]
+    assert klass.nbgrader(student, "fetch_assignment", AID).returncode == 0
+    claimed = (datetime.now(timezone.utc) - timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    name = f"{student}+{AID}+{claimed}+{secrets.token_urlsafe(9)}"
+    inbound = klass.layout.course_exchange / "inbound" / name
+    t0 = datetime.now(timezone.utc).replace(tzinfo=None)
+    made = klass.as_user(student, "sh", "-c", f'mkdir "$1" && cat > "$1/{AID}.ipynb" && '
+                         'printf %s "$2" > "$1/timestamp.txt" && printf %s "$3" > "$1/submission_secret.txt" '
+                         '&& chmod 644 "$1"/* && chmod 777 "$1"',
+                         "sh", str(inbound), claimed, secrets.token_hex(64),
+                         input=json.dumps(answered({"normalize": NORMALIZE_OK})))
+    assert made.returncode == 0, made.stderr
+    t1 = datetime.now(timezone.utc).replace(tzinfo=None)
+    entry = klass.wait_feedback(student, AID, claimed)
+    assert entry["status"] == "graded" and entry["score"] == "2/10", entry
+    recorded, due = _recorded(klass, student)
+    late = (recorded - due).total_seconds()
+    print(f"\nclaimed {claimed}; recorded {recorded.isoformat(' ')} UTC, due {due.isoformat(' ')} UTC: "
+          f"{late:.0f} s late")
+    (ARTIFACTS / "forged-timestamp.txt").write_text(f"claimed {claimed}\nrecorded {recorded.isoformat(' ')} UTC\n"
+                                                    f"due {due.isoformat(' ')} UTC\nseconds late {late:.0f}\n")
+    assert late > 86000, f"recorded {recorded} (claimed {claimed}), due {due}: {late:.0f} s late"
+    assert t0 - timedelta(seconds=1) <= recorded <= t1 + timedelta(seconds=1), (recorded, t0, t1)
+    # The claim is kept for the record, and logged: it is two days off.
+    assert entry["claimed"] == claimed, entry
+    assert f"{name}: claims {claimed}" in klass.log_text()
+    # The formgrader shows the same time against the same due date.
+    token = klass.token(klass.instructor)
+    klass.start_server(klass.instructor)
+    shown = next(s for s in _formgrader(klass, token, f"/submissions/{AID}") if s["student"] == student)
+    due_shown = _formgrader(klass, token, f"/assignment/{AID}")["duedate"]
+    assert _utc(shown["timestamp"]) == recorded and _utc(due_shown) == due, (shown, due_shown)
+    assert _utc(shown["timestamp"]) > _utc(due_shown), (shown, due_shown)
+
+
+def _utc(text: str) -> datetime:
+    """An ISO 8601 time from the formgrader, as naive UTC (the gradebook's own form)."""
+    when = datetime.fromisoformat(text)
+    return when.astimezone(timezone.utc).replace(tzinfo=None) if when.tzinfo else when
+
+
 def test_the_formgrader_and_the_admin_api_refuse_students(klass):
     student, ins = klass.students[0], klass.instructor
     s_token, i_token = klass.token(student), klass.token(ins)
@@ -288,14 +343,64 @@ def test_resubmission_replaces_the_grade_manual_grades_survive_and_a_restart_los
     klass.write_notebook(late, AID, answered({"normalize": NORMALIZE_OK}))
     klass.stop()
     events_before = (klass.layout.service / "events.jsonl").read_text().splitlines()
+    t0 = datetime.now(timezone.utc).replace(tzinfo=None)
     stamp_late = klass.submit(late, AID)
+    t1 = datetime.now(timezone.utc).replace(tzinfo=None)
     klass.start()
     entry = klass.wait_feedback(late, AID, stamp_late)
     assert entry["status"] == "graded" and entry["score"] == "2/10", entry
+    # The outage made it no later: the gradebook has when it arrived, not when the service took it.
+    recorded, _ = _recorded(klass, late)
+    picked = datetime.fromtimestamp(entry["picked"], timezone.utc).replace(tzinfo=None)
+    print(f"\nsubmitted while the hub was down: recorded {(recorded - t1).total_seconds():+.2f} s from the end of "
+          f"submit; the restarted service took it {(picked - t1).total_seconds():.1f} s after")
+    assert t0 - timedelta(seconds=1) <= recorded <= t1 + timedelta(seconds=1) < picked, (t0, recorded, t1, picked)
     events_after = (klass.layout.service / "events.jsonl").read_text().splitlines()
     assert events_after[:len(events_before)] == events_before
     new = [json.loads(e)["entry"] for e in events_after[len(events_before):]]
     assert len(new) == 1 and new[0].startswith(f"{late}+{AID}+"), new
+
+
+def test_the_0777_window_cannot_be_used_by_another_student(klass):
+    """nbgrader's submit ends with chmod 0777 on the inbound entry (the service's sign that it is
+    complete), and the entry stays so until the service takes it: 2 s at most, or for as long
+    as the service is down (here). Another student who knows the victim, the assignment and even
+    the exact timestamp cannot find it: the drop box is not listable and nbgrader's name ends in
+    9 random bytes. Had the name leaked, a notebook they put there is refused, never graded as
+    the victim's."""
+    victim, other = klass.students[8], klass.students[9]
+    assert klass.nbgrader(victim, "fetch_assignment", AID).returncode == 0
+    klass.write_notebook(victim, AID, answered({"normalize": NORMALIZE_OK}))
+    inbound = klass.layout.course_exchange / "inbound"
+    klass.stop()   # the service is down: the window stays open for the whole test
+    try:
+        stamp = klass.submit(victim, AID)
+        [entry] = [p for p in inbound.iterdir() if p.name.startswith(f"{victim}+{AID}+{stamp}+")]
+        assert os.stat(entry).st_mode & 0o7777 == 0o777, oct(os.stat(entry).st_mode)
+        known = f"{inbound}/{victim}+{AID}+{stamp}"   # all but nbgrader's random part
+        tries = {
+            "list the drop box": ["ls", str(inbound)],
+            "find the entry": ["find", str(inbound), "-name", f"{victim}*"],
+            "glob the entry": ["sh", "-c", 'ls -d "$1"+*', "sh", known],
+            "write into the entry named without its random part":
+                ["sh", "-c", f'echo x > "$1/{AID}.ipynb"', "sh", known],
+            "write into it with an empty random part": ["sh", "-c", f'echo x > "$1+/{AID}.ipynb"', "sh", known],
+        }
+        for what, cmd in tries.items():
+            result = klass.as_user(other, *cmd)
+            assert result.returncode != 0, f"another student could {what}: {result.stdout[:300]}"
+        # Control: with the whole name another student does get in; the name is what keeps them out.
+        assert klass.as_user(other, "ls", str(entry)).returncode == 0
+        replaced = klass.as_user(other, "sh", "-c", f'rm -f "$1/{AID}.ipynb" && cat > "$1/{AID}.ipynb"', "sh",
+                                 str(entry), input=json.dumps(answered(solved=("normalize", "to_grayscale"))))
+        assert replaced.returncode == 0, replaced.stderr
+    finally:
+        klass.start()
+    done = klass.wait_feedback(victim, AID, stamp)
+    assert done["status"] == f"refused: its {AID}.ipynb is owned by {other}, not by {victim}", done
+    with sqlite3.connect(klass.layout.course / "gradebook.db") as db:
+        rows = db.execute("SELECT count(*) FROM submitted_assignment WHERE student_id = ?", (victim,)).fetchone()
+    assert rows == (0,), "the other student's notebook was graded as the victim's"
 
 
 def test_ten_submissions_at_once_are_all_graded_in_turn(klass):

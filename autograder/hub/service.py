@@ -7,10 +7,11 @@ Every few seconds it looks in the exchange's ``inbound/`` for new submissions an
    never graded: a student cannot submit as someone else (nbgrader's own ``collect`` only
    warns about that);
 2. **takes it** out of the drop box into ``service/received/`` (root only), so that nobody
-   who learnt its name can read it there, and copies the notebook, ``timestamp.txt`` and
-   ``submission_secret.txt`` into the course folder's ``submitted/STUDENT/ASSIGNMENT/``, as
-   nbgrader's collect would. Only regular files are copied, links never followed, sizes capped.
-   An older submission than the one already collected is kept but not graded;
+   who learnt its name can read it there, and copies the notebook and ``submission_secret.txt``
+   into the course folder's ``submitted/STUDENT/ASSIGNMENT/``, as nbgrader's collect would, with
+   its arrival time (below) as ``timestamp.txt``. Only regular files owned by STUDENT are copied
+   (a file another account put in the entry refuses it), links never followed, sizes capped. An
+   older submission than the one already collected is kept but not graded;
 3. **grades it** in the sandbox into the course gradebook (:func:`autograder.grading.grade.grade`:
    a resubmission replaces the automatic grades, manual grades stay);
 4. **releases feedback** with nbgrader's ExchangeReleaseFeedback, so the student's *Fetch
@@ -19,8 +20,17 @@ Every few seconds it looks in the exchange's ``inbound/`` for new submissions an
 What is finished is written to ``service/state.json`` after each step, so a restarted service
 neither loses a submission (``received/`` is looked at again) nor grades one twice (finished
 entries are skipped; the grader's ``.results/`` keeps rows by the notebook's hash). Each
-submission's times go to ``service/events.jsonl``: submitted (nbgrader's timestamp), picked
-up, feedback released.
+submission's times go to ``service/events.jsonl``: submitted (when it arrived), claimed (the
+student's timestamp), picked up, feedback released.
+
+**When a submission was made** is when it arrived in the drop box: the latest inode change
+(ctime) of the entry and of the files copied from it, which their owner can move forward but
+never back. Not nbgrader's ``timestamp.txt`` nor the time in the entry's name: the student's
+own account writes both, and can claim any time. Not the time the service took it either: a
+service that was down must make nobody late. That time is what ``submitted/.../timestamp.txt``
+holds, so the gradebook, the late flag and the formgrader all use it; the student's claim is
+kept beside it (the events, the state, ``received/``), and logged when it is more than
+:data:`CLAIM_SLACK_S` off.
 """
 
 from __future__ import annotations
@@ -48,6 +58,8 @@ KEEP = {"timestamp.txt", "submission_secret.txt"}
 MAX_BYTES = 20 * 1024 * 1024
 #: An inbound entry still unfinished after this long is taken as it is (and refused or graded).
 STALE_S = 600
+#: A claimed submission time further than this from the arrival time is logged.
+CLAIM_SLACK_S = 60
 
 
 def log(msg: str) -> None:
@@ -68,6 +80,11 @@ def parse(name: str) -> dict | None:
     return {"student": parts[0], "assignment": parts[1], "timestamp": parts[2], "when": when}
 
 
+def nbgrader_time(epoch: float) -> str:
+    """Epoch seconds as nbgrader's submit writes a timestamp (its default format, in UTC)."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
 def _owner(st: os.stat_result) -> str:
     try:
         return pwd.getpwuid(st.st_uid).pw_name
@@ -75,21 +92,26 @@ def _owner(st: os.stat_result) -> str:
         return f"uid {st.st_uid}"
 
 
-def _copy_regular(src: Path, dest: Path) -> bool:
-    """Copy one regular file without following a link; False if it is not one or too big."""
+def _copy_regular(src: Path, dest: Path, uid: int) -> float | str:
+    """Copy one regular file owned by ``uid`` without following a link. Returns its ctime,
+    taken after reading (a write through a descriptor opened earlier moves it forward), or
+    why it was not copied."""
     try:
         fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return False
+    except OSError as err:
+        return f"unreadable ({err.strerror})"
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
-            return False
+        if not stat.S_ISREG(st.st_mode):
+            return "not a regular file"
+        if st.st_uid != uid:
+            return f"owned by {_owner(st)}"
         data = f.read(MAX_BYTES + 1)
+        ctime = os.fstat(f.fileno()).st_ctime
     if len(data) > MAX_BYTES:
-        return False
+        return f"over {MAX_BYTES // 2**20} MB"
     dest.write_bytes(data)
-    return True
+    return ctime
 
 
 class Service:
@@ -101,6 +123,9 @@ class Service:
         self.state_path = layout.service / "state.json"
         self.events = layout.service / "events.jsonl"
         self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {"done": {}}
+        #: entry name → its times: ``arrived`` (epoch s; see the module's docstring), ``claimed``
+        #: (the student's timestamp, as written). Kept until the entry is finished.
+        self.state.setdefault("times", {})
         self.stopping = False
 
     # --- bookkeeping ---------------------------------------------------------------------
@@ -110,6 +135,9 @@ class Service:
         tmp.replace(self.state_path)
 
     def _finish(self, name: str, status: str, **extra) -> None:
+        times = self.state["times"].pop(name, {})
+        if "arrived" in times:
+            extra.update(submitted=times["arrived"], claimed=times.get("claimed", ""))
         self.state["done"][name] = {"status": status, "at": datetime.now(timezone.utc).isoformat(), **extra}
         self._save()
         with open(self.events, "a") as f:
@@ -141,6 +169,9 @@ class Service:
                 reason = f"unknown assignment {info['assignment']!r}"
             dest = self.received / name
             self.received.mkdir(parents=True, exist_ok=True)
+            # When it appeared: its ctime, before the rename, chown and chmod below move it on.
+            self.state["times"][name] = {"arrived": st.st_ctime, "claimed": info["timestamp"] if info else ""}
+            self._save()
             os.rename(path, dest)   # out of the drop box at once, refused or not
             os.chown(dest, 0, 0, follow_symlinks=False)
             if stat.S_ISDIR(st.st_mode):
@@ -162,34 +193,62 @@ class Service:
             return True
         return stat.S_IMODE(st.st_mode) == 0o777 and all((path / n).is_file() for n in KEEP)
 
-    def collect(self, name: str) -> bool:
-        """Copy a received entry into submitted/STUDENT/ASSIGNMENT/ (nbgrader's layout); False
-        if the course already holds a newer submission of that student and assignment."""
+    def collect(self, name: str) -> str | None:
+        """Copy a received entry into submitted/STUDENT/ASSIGNMENT/ (nbgrader's layout), with
+        its arrival time as ``timestamp.txt``. Returns why it is not to be graded, if so: a
+        file in it that another account put there, or a newer submission of that student and
+        assignment already in the course."""
         from nbgrader.utils import parse_utc
 
         info = parse(name)
+        try:
+            uid = pwd.getpwnam(info["student"]).pw_uid   # its owner: take_new checked it
+        except KeyError:
+            return f"refused: no account {info['student']} any more"
         dest = self.layout.course / "submitted" / info["student"] / info["assignment"]
-        existing = dest / "timestamp.txt"
-        if existing.is_file():
-            try:
-                if parse_utc(existing.read_text().strip()) > info["when"]:
-                    return False
-            except Exception:
-                pass
         tmp = dest.with_name(dest.name + ".incoming")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         src = self.received / name
-        copied = []
+        times = self.state["times"].setdefault(name, {})
+        ctimes = [times["arrived"]] if "arrived" in times else []
+        claimed = info["timestamp"]
         for child in sorted(os.listdir(src)):
             if child == f"{info['assignment']}.ipynb" or child in KEEP:
-                if _copy_regular(src / child, tmp / child):
-                    copied.append(child)
-        if "timestamp.txt" not in copied:
-            (tmp / "timestamp.txt").write_text(info["timestamp"])
+                got = _copy_regular(src / child, tmp / child, uid)
+                if isinstance(got, str) and got.startswith("owned by"):
+                    shutil.rmtree(tmp)
+                    return f"refused: its {child} is {got}, not by {info['student']}"
+                if isinstance(got, float):
+                    ctimes.append(got)
+                    if child == "timestamp.txt":
+                        text = (tmp / child).read_text(errors="replace").strip()[:100]
+                        claimed = "".join(c if c.isprintable() else "?" for c in text)   # it goes to the log
+        if not ctimes:   # nothing copied, and taken by a service from before arrival times were kept
+            log(f"{name}: arrival time unknown; its claimed time counts")
+            ctimes = [info["when"].replace(tzinfo=timezone.utc).timestamp()]
+        arrived = max(ctimes)
+        times.update(arrived=arrived, claimed=claimed)
+        self._save()
+        try:
+            off = parse_utc(claimed).replace(tzinfo=timezone.utc).timestamp() - arrived
+        except Exception:
+            off = None
+        if off is None or abs(off) > CLAIM_SLACK_S:
+            how = "is not a time" if off is None else f"is {abs(off):.0f} s {'before' if off < 0 else 'after'} it"
+            log(f"{name}: claims {claimed}; arrived {nbgrader_time(arrived)}: the claim {how}, the arrival counts")
+        existing = dest / "timestamp.txt"
+        if existing.is_file():
+            try:
+                if parse_utc(existing.read_text().strip()).replace(tzinfo=timezone.utc).timestamp() > arrived:
+                    shutil.rmtree(tmp)
+                    return "superseded: a later submission was collected"
+            except Exception:
+                pass
+        (tmp / "timestamp.txt").write_text(nbgrader_time(arrived))
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
-        return True
+        return None
 
     # --- 3 and 4: grade and release feedback ----------------------------------------------
     def grade(self, aid: str, students: list[str], on_row) -> dict:
@@ -238,16 +297,18 @@ class Service:
         by_aid: dict[str, list[str]] = {}
         for name in waiting:
             info = parse(name)
-            if not self.collect(name):
-                self._finish(name, "superseded: a later submission was collected", student=info["student"],
-                             assignment=info["assignment"])
+            skip = self.collect(name)
+            if skip:
+                log(f"not graded {name}: {skip}")
+                self._finish(name, skip, student=info["student"], assignment=info["assignment"])
                 continue
             by_aid.setdefault(info["assignment"], []).append(name)
         for aid, names in by_aid.items():
             latest: dict[str, str] = {}
-            for name in names:  # of several waiting from one student, the newest counts
+            arrived = {name: self.state["times"][name]["arrived"] for name in names}
+            for name in names:  # of several waiting from one student, the last to arrive counts
                 info = parse(name)
-                if info["student"] not in latest or parse(latest[info["student"]])["when"] < info["when"]:
+                if info["student"] not in latest or arrived[latest[info["student"]]] < arrived[name]:
                     latest[info["student"]] = name
             picked = time.time()
             lock = threading.Lock()
@@ -264,8 +325,7 @@ class Service:
                     if name in self.state["done"]:
                         return
                     self.release_feedback(sid, aid, row)
-                    self._finish(name, status, student=sid, assignment=aid, score=score,
-                                 submitted=parse(name)["when"].replace(tzinfo=timezone.utc).timestamp(), picked=picked)
+                    self._finish(name, status, student=sid, assignment=aid, score=score, picked=picked)
                 log(f"feedback released: {sid} {aid} {score} {status}")
 
             log(f"grading {aid} for {', '.join(sorted(latest))}")
