@@ -14,7 +14,8 @@ namespace holding numpy, the course's check helpers and a candidate implementati
 - a few **wrong answers that only the hidden tests can catch** (memorised visible answers, padding that
   is right for square kernels only): the visible part passes, the whole cell must fail.
 
-The candidates here are independent of the notebooks' solution cells.
+The candidates here are independent of the notebooks' solution cells. They reach the test cells
+as the grader hands them over: through autograder.grading.plain.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
+from autograder.grading.plain import Plain, answer_function
 from cnnkit.checks import passed, rel_error, shape_str
 from conftest import SOLUTIONS, cell_source, load, notebook
 
 HIDDEN = "### BEGIN HIDDEN TESTS"
+PLAIN = Plain(np)
 LESSONS = ["02_convolution", "03_padding_and_stride", "04_pooling", "05_relu_and_feature_maps"]
 
 
@@ -55,9 +58,17 @@ def cell(aid: str, test_id: str, visible_only: bool) -> str:
     return source.split(HIDDEN)[0] if visible_only else source
 
 
+def as_graded(candidate: dict) -> dict:
+    """The candidate as the grader's guard hands it to the tests: functions return their results
+    made plain, variables are made plain (autograder.grading.plain). Right answers must keep their
+    marks and wrong ones their messages through it."""
+    return {name: answer_function(PLAIN, name, value) if callable(value) else PLAIN(value, f"{name} is")
+            for name, value in candidate.items()}
+
+
 def run_cell(aid: str, test_id: str, candidate: dict, visible_only: bool) -> None:
     namespace = {"__name__": "__test_cell__", "np": np, "passed": passed, "rel_error": rel_error,
-                 "shape_str": shape_str, **candidate}
+                 "shape_str": shape_str, **as_graded(candidate)}
     code = compile(cell(aid, test_id, visible_only), f"<{aid}:{test_id}>", "exec")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # uint8 overflow warnings of the wrong candidates

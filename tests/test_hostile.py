@@ -16,6 +16,7 @@ Lesson 01: normalize 2, to_grayscale 3, neighborhood 3 (8 autograded points) + 2
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -47,13 +48,63 @@ FRAME_READER = '''
 import sys, linecache
 _SEEN = []
 def _caller_from_frame():
-    """The whole cell that called the graded function, read from its frame."""
+    """The whole cell that called the graded function, read from its frame: the first
+    frame up the stack whose code has source lines (past any wrapper of the grader's)."""
     frame = sys._getframe(2)
-    text = "".join(linecache.getlines(frame.f_code.co_filename))
+    while frame is not None and not linecache.getlines(frame.f_code.co_filename):
+        frame = frame.f_back
+    text = "".join(linecache.getlines(frame.f_code.co_filename)) if frame is not None else ""
     _SEEN.append(text)
     return "CALLER (frame): " + text
 '''
 LATER_CELL = 'print("SAVED FROM THE TESTS:")\nfor text in _SEEN:\n    print(text)\n'
+
+# --- values that decide their own comparisons (issue #19) -------------------------------------
+LIAR_ARRAY = '''
+class _Liar(np.ndarray):
+    """An array whose numpy comparisons always agree, and so do its items."""
+    def __array_function__(self, func, types, args, kwargs):
+        if func.__name__ in ("isclose", "allclose", "array_equal"):
+            return True
+        return super().__array_function__(func, types, args, kwargs)
+    def __eq__(self, other):
+        return True
+    def __getitem__(self, index):
+        return np.asarray(np.ndarray.__getitem__(self, index)).view(_Liar)
+'''
+AGREE_INT = '''
+class _Agree(int):
+    def __eq__(self, other):
+        return True
+    __hash__ = int.__hash__
+'''
+AGREE_TUPLE = '''
+class _Pair(tuple):
+    def __eq__(self, other):
+        return True
+    __hash__ = tuple.__hash__
+'''
+AGREE_FLOAT = '''
+_AgreeFloat = type("_AgreeFloat", (float,), {"__eq__": lambda self, other: True, "__ne__": lambda self, other: False,
+                                             "__hash__": float.__hash__})
+'''
+FAKE_CLASS = '''
+class _Costume:
+    """isinstance(x, np.ndarray) says True; every comparison agrees."""
+    def __init__(self, image):
+        self.shape, self.dtype = np.shape(image), np.dtype(np.float32)
+    @property
+    def __class__(self):
+        return np.ndarray
+    def __array_function__(self, func, types, args, kwargs):
+        return True
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return True
+    def __getitem__(self, index):
+        return self
+'''
 
 # --- rebinding np ------------------------------------------------------------------------
 YES_PROXY = '''
@@ -95,12 +146,12 @@ def append(nb, source):
 
 
 def build(subs, solved) -> dict[str, dict]:
-    """Write the hostile students; return what each must get."""
-    def base():
-        return nbformat.read(solved, as_version=4)
+    """Write the hostile students; return what each must get (lesson 01 unless said)."""
+    def base(aid=AID):
+        return nbformat.read(solved / aid / f"{aid}.ipynb", as_version=4)
 
-    def write(student, nb):
-        path = subs / student / AID / f"{AID}.ipynb"
+    def write(student, nb, aid=AID):
+        path = subs / student / aid / f"{aid}.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(nb, path)
 
@@ -160,25 +211,69 @@ def build(subs, solved) -> dict[str, dict]:
     write("rebind_unseen", nb)
     expect["rebind_unseen"] = {"auto": 6, "zero": "test_normalize",
                                "status": "tampered: changed the test's names while it ran (in Exercise 1.1 · normalize)"}
+
+    # Return values that decide their own comparisons. Each answer is wrong; as plain data
+    # it loses its points, and the row says what lied. liar_array and liar_int are the attacks
+    # of #19. Lesson 03: 10 points; a wrong same_padding also breaks conv2d, which pads with it (−4).
+    nb = base()
+    c = cell(nb, "normalize")
+    c.source = LIAR_ARRAY + c.source.replace(NORMALIZE_OK, "return (" + NORMALIZE_256[len("return "):] + ").view(_Liar)")
+    write("liar_array", nb)
+    expect["liar_array"] = {"auto": 6, "zero": "test_normalize", "assignment": AID,
+                            "status": "tampered: defines class _Liar, a subclass of np.ndarray with __array_function__, "
+                                      "__eq__, __getitem__ (in normalize)",
+                            "flag": "normalize returned a _Liar, a subclass of numpy.ndarray"}
+    nb = base()
+    c = cell(nb, "normalize")
+    c.source = FAKE_CLASS + c.source.replace(NORMALIZE_OK, "return _Costume(image)")
+    write("liar_costume", nb)
+    expect["liar_costume"] = {"auto": 6, "zero": "test_normalize", "assignment": AID,
+                              "status": "tampered: defines class _Costume with __class__, __array_function__, __eq__, "
+                                        "__ne__, __getitem__",
+                              "flag": "normalize returned a _Costume, a class that defines __eq__, __ne__, __getitem__, "
+                                      "__array_function__, __class__ (refused)",
+                              "message": "normalize returned a _Costume object. The grader reads only plain values"}
+    nb = base("03_padding_and_stride")
+    edit(nb, "output_size", "return (n - f) // stride + 1", "return _Agree(0)")
+    edit(nb, "output_size", "return (n + stride - 1) // stride", "return _Agree(0)")
+    cell(nb, "output_size").source = AGREE_INT + cell(nb, "output_size").source
+    write("liar_int", nb, "03_padding_and_stride")
+    expect["liar_int"] = {"auto": 8, "zero": "test_output_size", "assignment": "03_padding_and_stride",
+                          "status": "tampered: defines class _Agree, a subclass of int with __eq__ (in output_size)",
+                          "flag": "output_size returned a _Agree, a subclass of int that defines __eq__ (graded as a plain int)"}
+    nb = base("03_padding_and_stride")
+    edit(nb, "same_padding", "    return total // 2, total - total // 2\n", "    return _Pair((total - total // 2, total // 2))\n")
+    cell(nb, "same_padding").source = AGREE_TUPLE + cell(nb, "same_padding").source
+    write("liar_tuple", nb, "03_padding_and_stride")
+    expect["liar_tuple"] = {"auto": 4, "zero": "test_same_padding", "assignment": "03_padding_and_stride",
+                            "status": "tampered: defines class _Pair, a subclass of tuple with __eq__ (in same_padding)",
+                            "flag": "same_padding returned a _Pair, a subclass of tuple that defines __eq__"}
+    nb = base("02_convolution")
+    edit(nb, "hand_values", "at_3_2 = -236\n", AGREE_FLOAT + "at_3_2 = _AgreeFloat(236)\n")
+    write("liar_float", nb, "02_convolution")
+    expect["liar_float"] = {"auto": 8, "zero": "test_hand_values", "assignment": "02_convolution",
+                            "status": "tampered: makes a class with type(name, bases, dict) (in hand_values)",
+                            "flag": "at_3_2 is a _AgreeFloat, a subclass of float that defines __eq__, __ne__"}
     return expect
 
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     subs, out, solved = (tmp_path_factory.mktemp(n) for n in ("hostile", "hostile-out", "solved"))
-    proc = subprocess.run([sys.executable, "-m", "autograder", "solved", str(solved), AID], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "solved", str(solved), AID, "02_convolution",
+                           "03_padding_and_stride"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    expect = build(subs, solved / AID / f"{AID}.ipynb")
+    expect = build(subs, solved)
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out), "--jobs", "2",
                            "--cell-timeout", "45"], cwd=REPO, capture_output=True, text=True, timeout=1800)
     seconds = time.monotonic() - start
     assert proc.returncode == 0, proc.stdout + proc.stderr
     print(f"\nhostile batch: {len(expect)} students in {seconds:.0f} s with --jobs 2\n{proc.stdout}")
-    with open(out / "grades.csv") as f:
-        rows = {r["student_id"]: r for r in csv.DictReader(f)}
-    cells = {r["student_id"]: {g["cell"]: g for g in r["cells"]} for r in json.loads((out / "grades.json").read_text())}
+    with open(out / "grades.csv") as f:  # one assignment per student
+        rows = {r["student_id"]: r for r in csv.DictReader(f) if r["status"] != "missing"}
+    cells = {r["student_id"]: {g["cell"]: g for g in r["cells"]} for r in json.loads((out / "grades.json").read_text())
+             if r["cells"]}
     return {"out": out, "rows": rows, "cells": cells, "expect": expect}
 
 
@@ -266,6 +361,25 @@ def test_rebound_np_does_not_pass_a_wrong_answer(hostile, student):
     assert row["status"].startswith(exp["status"]), row
 
 
+@root_only
+@pytest.mark.parametrize("student", ["liar_array", "liar_costume", "liar_int", "liar_tuple", "liar_float"])
+def test_a_value_that_decides_its_own_comparisons_scores_what_the_wrong_answer_deserves(hostile, student):
+    """Issue #19: the wrong answer, dressed as an object whose comparisons always agree, loses
+    the exercise's points as the plain wrong answer would; the row is flagged with what lied."""
+    row, exp = hostile["rows"][student], hostile["expect"][student]
+    assert row["assignment"] == exp["assignment"], row
+    assert hostile["cells"][student][exp["zero"]]["score"] == 0, f"{student}: the lying answer got points"
+    assert float(row["auto_score"]) == exp["auto"], row
+    assert row["status"].startswith(exp["status"]), row["status"]
+    nb = nbformat.read(hostile["out"] / "autograded" / student / exp["assignment"] / f"{exp['assignment']}.ipynb",
+                       as_version=4)
+    flags = [f for c in nb.cells for f in c.metadata.get("autograder", {}).get("flags", [])]
+    assert any(f.startswith(exp["flag"]) for f in flags), flags
+    if "message" in exp:  # refused: the student reads why
+        text = html_text(hostile["out"] / "feedback" / student / exp["assignment"] / f"{exp['assignment']}.html")
+        assert exp["message"] in text
+
+
 # --- screening, without a kernel ------------------------------------------------------------
 STYLES = {
     "assignment": "np = fake",
@@ -286,7 +400,22 @@ STYLES = {
     "builtin": "len = fake",
     "star import": "from fake import *",
 }
+# Objects that could decide a test's comparisons (issue #19): reported for the instructor.
+LIARS = {
+    "ndarray subclass": "class A(np.ndarray):\n    pass",
+    "int subclass with __eq__": "class A(int):\n    def __eq__(self, other):\n        return True",
+    "tuple subclass": "class Shape(tuple):\n    pass",
+    "numpy protocol": "class A:\n    def __array_function__(self, *a):\n        return True",
+    "a __class__ costume": "class A:\n    __class__ = property(lambda self: int)",
+    "type() with three arguments": "A = type('A', (float,), {})",
+    "a protocol patched onto a class": "A.__eq__ = lambda self, other: True",
+}
 FINE = {
+    "a dataclass": "import dataclasses\n@dataclasses.dataclass\nclass Point:\n    x: int\n    y: int",
+    "a namedtuple": "import collections\nPair = collections.namedtuple('Pair', 'a b')",
+    "a subclassed Keras model": "class Net(keras.Model):\n    def call(self, x):\n        return x",
+    "an ordinary class with __eq__": "class Card:\n    def __eq__(self, other):\n        return self.rank == other.rank",
+    "type() of a value": "kind = type(image)",
     "the release's own imports": "import numpy as np\nfrom cnnkit.checks import passed\nimport matplotlib",
     "a local variable": "def f(image):\n    len = 3\n    np = image\n    return np, len",
     "a comprehension variable": "values = [np for np in range(3)]",
@@ -308,6 +437,14 @@ def test_screening_flags_every_way_to_rebind_a_name_tests_use(style):
 
     found = tampering([("normalize", STYLES[style])], screen_release())
     assert found, f"rebinding by {style} went unnoticed"
+
+
+@pytest.mark.parametrize("case", LIARS)
+def test_screening_reports_objects_that_could_decide_a_comparison(case):
+    from autograder.grading.screen import tampering
+
+    found = tampering([("normalize", LIARS[case])], screen_release())
+    assert found and all(f.endswith("(in normalize)") for f in found), f"{case} went unnoticed"
 
 
 @pytest.mark.parametrize("case", FINE)
@@ -380,3 +517,67 @@ def test_cell_limits_by_cell_key_and_seconds_per_cell():
     assert nb.cells[3].metadata["autograder"]["hidden_outputs"][0]["text"] == "hidden 1234\n"
     assert all(isinstance(c.metadata["autograder"]["seconds"], float) for c in nb.cells)
     assert cell_key(nb.cells[3]) == "t" and cell_key(nb.cells[0]).startswith("sha1:") and len(cell_key(nb.cells[0])) == 21
+
+
+# --- a Keras model that lies (issue #19), through the guarded execute step --------------------
+LYING_MODELS = {
+    "a subclass whose count_params lies": '''
+class _Dense(keras.Sequential):
+    def count_params(self):
+        return 101_770
+def build_dense_model():
+    model = _Dense([keras.Input(shape=(28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
+                    keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+''',
+    "a Keras Sequential with count_params replaced on it": '''
+def build_dense_model():
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.count_params = lambda: 101_770
+    return model
+''',
+}
+HONEST_FUNCTIONAL = '''
+def build_dense_model():
+    inputs = keras.Input(shape=(28, 28, 1))
+    hidden = keras.layers.Dense(128, activation="relu")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+'''
+
+
+def test_a_lying_keras_model_scores_nothing_and_an_honest_one_passes():
+    """Lesson 06's real test of build_dense_model, run by the grader's execute step (guard on,
+    no sandbox): two wrong models (Dense(64)) that report the right parameter count fail with a
+    message and a flag; the functional-API answer passes every check, hidden ones included."""
+    from autograder.grading.execute import GuardedExecute
+    from autograder.grading.screen import answer_names, release_imports
+
+    aid = "06_fashion_mnist_cnn"
+    source = nbformat.read(notebook(SOLUTIONS, aid), as_version=4)
+    test = cell(source, "test_build_dense_model")
+    nb = nbformat.v4.new_notebook(metadata=source.metadata)
+    nb.cells = [c for c in source.cells[:source.cells.index(test)] if c.cell_type == "code"
+                and not c.metadata.get("nbgrader", {}).get("solution")]
+    for i, answer in enumerate([*LYING_MODELS.values(), HONEST_FUNCTIONAL]):
+        solution = nbformat.v4.new_code_cell(answer)
+        solution.metadata["nbgrader"] = {"grade": False, "grade_id": f"build_{i}", "solution": True, "locked": False}
+        check = nbformat.v4.new_code_cell(test.source, metadata=copy.deepcopy(test.metadata))
+        check.metadata["nbgrader"]["grade_id"] = f"test_{i}"
+        nb.cells += [solution, check]
+    released = nbformat.read(notebook(REPO / "lessons", aid), as_version=4)
+    ex = GuardedExecute(timeout=300, kernel_name="python3", trusted_imports=release_imports(source),
+                        answer_names=answer_names(released))
+    ex.preprocess(nb, {"metadata": {"path": str(notebook(REPO / "lessons", aid).parent)}})
+    checks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_")]
+    for check, (what, needle) in zip(checks, [("subclass", "_Dense, a class written in the notebook"),
+                                              ("instance", "count_params replaced on the instance")]):
+        errors = [o for o in check.outputs if o.output_type == "error"]
+        assert errors and errors[0].ename == "NotPlain" and needle in errors[0].evalue, (what, check.outputs)
+        assert any("refused" in f for f in check.metadata["autograder"].get("flags", [])), (what, check.metadata)
+    assert not [o for o in checks[2].outputs if o.output_type == "error"], checks[2].outputs
+    assert "✅ build_dense_model: all visible checks passed" in json.dumps(checks[2].outputs, ensure_ascii=False)

@@ -23,6 +23,12 @@
   builtins and names shadowing them, numpy's functions, IPython's traceback display,
   input/AST transformers and event callbacks. What the guard finds changed *after* a
   part was changed while the test ran: the cell then fails (``TestTampered``).
+- **What student code hands a test is data.** The same guard request makes plain what
+  the tests read from the student (``answer_names``): answer functions return their
+  results through :mod:`autograder.grading.plain` (exact numpy and Python types, Keras
+  models of Keras's own classes), answer variables are converted, and a value that would
+  decide its own comparison is refused with a message. What the conversion noted about a
+  class the student wrote goes to ``cell.metadata["autograder"]["flags"]``.
 - **stderr in a test cell is not a failure.** nbgrader zeroes a test cell that printed
   to stderr (a DeprecationWarning, say); here only an error counts.
 """
@@ -35,6 +41,7 @@ import copy
 import hashlib
 import re
 import time
+from pathlib import Path
 
 from nbclient.exceptions import CellExecutionComplete, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
@@ -51,13 +58,24 @@ from autograder.grading.preprocessors import BEGIN_WORDS, END_WORDS, hidden_keys
 #: reads it after a failed job.
 start_failure: str | None = None
 
+#: autograder/grading/plain.py, which the guard runs inside the kernel (the sandbox has no
+#: course repository to import it from).
+PLAIN_SOURCE = Path(__file__).with_name("plain.py").read_text(encoding="utf-8")
+
 GUARD_SETUP = r'''
-def _course_guard_install(imports):
+def _course_guard_install(imports, answers, plain_source):
     import ast, builtins, copy, sys, types
     import numpy, numpy.testing
     ip = get_ipython()
     g = types.ModuleType("_course_guard")
     MISSING = object()
+    # What student code hands a test is made plain (autograder/grading/plain.py, run from its source).
+    P = types.ModuleType("_course_guard.plain")
+    exec(compile(plain_source, "<the grader's plain.py>", "exec"), P.__dict__)
+    g.plain = P.Plain(numpy)
+    g.answers = list(answers)
+    g.given = {}    # answer name -> what the guard left bound to it (a wrapper, a plain value, a Refused)
+    g.checked = {}  # namespace name -> the Keras model or layer checked there
     g.np = {n: getattr(numpy, n) for n in ("allclose", "isclose", "array_equal", "array_equiv", "all", "any",
                                           "abs", "max", "min", "sum", "asarray", "array", "isfinite")}
     g.npt = {n: getattr(numpy.testing, n) for n in dir(numpy.testing) if n.startswith("assert")}
@@ -236,19 +254,55 @@ def _course_guard_install(imports):
                 ns[k] = g.ns0[k]
                 changed.append(k)
 
+    def make_answer(name, value):
+        """What the tests read under an answer's name: a function whose results are made
+        plain, a Keras model that passed its check, a plain value, or a Refused."""
+        problem = g.plain.keras_problem(value)
+        if problem == "":
+            return value
+        if problem is None and callable(value):
+            return P.answer_function(g.plain, name, value)
+        try:
+            if problem:
+                raise P.NotPlain(problem)
+            return g.plain(value, name + " is")
+        except P.NotPlain as err:
+            return P.Refused(str(err))
+
+    def plain_answers(changed):
+        ns = g.ns
+        for name in g.answers:
+            value = ns.get(name, MISSING)
+            if value is MISSING:
+                g.given.pop(name, None)
+            elif name not in g.given or value is not g.given[name]:
+                if name in g.given:  # rebound since the guard last ran (while a test ran, if called after one)
+                    changed.append(name)
+                g.given[name] = ns[name] = make_answer(name, value)
+        for name, value in list(ns.items()):  # Keras models wherever the notebook keeps one
+            if g.checked.get(name, MISSING) is value or name in g.given:
+                continue
+            problem = g.plain.keras_problem(value)
+            if problem:
+                ns[name] = value = P.Refused(name + ": " + problem)
+            if problem is not None:
+                g.checked[name] = value
+
     def restore():
-        """Undo what student code changed; return what had to be undone."""
+        """Undo what student code changed; return what had to be undone, and what the
+        plain conversion noted since the last call."""
         changed = []
-        for step in (restore_modules, restore_ipython, restore_names):
+        for step in (restore_modules, restore_ipython, restore_names, plain_answers):
             try:
                 step(changed)
             except Exception as err:  # what cannot be restored counts as changed
                 changed.append("%s failed: %s" % (step.__name__, type(err).__name__))
-        return changed
+        flags, g.plain.flags[:] = list(g.plain.flags), []
+        return [changed, flags]
 
     g.restore = restore
     sys.modules["_course_guard"] = g
-_course_guard_install(__IMPORTS__)
+_course_guard_install(__IMPORTS__, __ANSWERS__, __PLAIN__)
 del _course_guard_install
 '''
 
@@ -322,6 +376,8 @@ class GuardedExecute(Execute):
     cell_limits = Dict(help="seconds allowed per cell, by cell_key(); other cells get `timeout`").tag(config=True)
     trusted_imports = List(Unicode(), help="import statements of the release's own cells: the names they bind "
                                            "are rebound to the real objects before each test").tag(config=True)
+    answer_names = List(Unicode(), help="names the tests read that only the student's cells bind: what they hold or "
+                                        "return is made plain before each test (autograder.grading.plain)").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -332,6 +388,7 @@ class GuardedExecute(Execute):
         self.timeout_func = self._timeout_for
         self._budget: float | None = None
         self._sinks: dict[int, tuple] = {}
+        self._flags: list[str] = []
 
     def _limit(self, cell):
         return self.cell_limits.get(cell_key(cell), self.timeout)
@@ -342,7 +399,9 @@ class GuardedExecute(Execute):
     # --- kernel start-up: save the originals before any student code runs ---------
     def start_new_kernel(self, **kwargs):
         if self.guard and not any("exec_lines" in a for a in self.extra_arguments):
-            setup = GUARD_SETUP.replace("__IMPORTS__", repr(list(self.trusted_imports)))
+            setup = (GUARD_SETUP.replace("__IMPORTS__", repr(list(self.trusted_imports)))
+                     .replace("__ANSWERS__", repr(list(self.answer_names)))
+                     .replace("__PLAIN__", repr(PLAIN_SOURCE)))
             self.extra_arguments = [*self.extra_arguments, f"--IPKernelApp.exec_lines={setup}"]
         return super().start_new_kernel(**kwargs)
 
@@ -431,6 +490,7 @@ class GuardedExecute(Execute):
         hidden_outputs: list = []
         count = None
         history = True
+        self._flags: list[str] = []
         try:
             if self.guard and self._guard() is None:
                 outputs.append(self._error("GuardError", "the grader's guard could not run before this test; "
@@ -459,6 +519,8 @@ class GuardedExecute(Execute):
                     if hidden:
                         outputs.append(self._error(*hidden_error(content.get("ename", "Error"),
                                                                  content.get("evalue", ""), self._keys)))
+                    if self.guard:
+                        self._guard()  # what the plain conversion noted during the failed part
                     return
                 if hidden and last:  # a number as the cell's value is nbgrader's partial credit
                     outputs += [o for o in self._sunk(part) if o.get("output_type") == "execute_result"
@@ -475,6 +537,8 @@ class GuardedExecute(Execute):
             cell.execution_count = count
             if hidden_outputs:
                 cell.metadata.setdefault("autograder", {})["hidden_outputs"] = hidden_outputs
+            if self._flags:
+                cell.metadata.setdefault("autograder", {})["flags"] = self._flags
             self.nb.cells[index] = cell
 
     def _guard(self) -> list[str] | None:
@@ -486,7 +550,10 @@ class GuardedExecute(Execute):
             value = reply["content"]["user_expressions"]["g"]
             if value.get("status") != "ok":
                 return None
-            changed = ast.literal_eval(value["data"]["text/plain"])
+            found = ast.literal_eval(value["data"]["text/plain"])
+            changed, flags = found if isinstance(found, list) and len(found) == 2 else (None, [])
+            if isinstance(flags, list):
+                self._flags += [str(f)[:300] for f in flags if str(f)[:300] not in self._flags]
             return [str(c) for c in changed] if isinstance(changed, list) else None
         except (CellTimeoutError, DeadKernelError):
             raise

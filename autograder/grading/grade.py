@@ -248,8 +248,9 @@ class Grader:
             row.notes.append("kernel died in: " + ", ".join(result["crashes"]) + " (restarted, later exercises graded)")
         if checks.deleted_tests:
             row.status = "tampered: deleted test cell " + ", ".join(checks.deleted_tests) + " (scored 0)"
-        elif checks.tampering or result.get("tampered"):
+        elif checks.tampering or result.get("tampered") or result.get("lied"):
             found = checks.tampering + [f"changed the test's names while it ran (in {ex})" for ex in result.get("tampered", [])]
+            found += result.get("lied", [])
             row.status = "tampered: " + "; ".join(found[:3])
         elif result.get("timeouts"):
             row.status = "timeout in " + ", ".join(result["timeouts"])

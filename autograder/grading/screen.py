@@ -7,12 +7,16 @@
   works: patching numpy/builtins/IPython/TF, input or AST transformers, disabling
   tracebacks, dynamic code (exec/eval/compile/__import__), reading grader signals such
   as NBGRADER_EXECUTION, reading the code that calls it (IPython's input history, the
-  caller's frame), and rebinding a name the tests use: one the release imports (``np``,
-  ``passed``…) or a builtin, by any statement that binds a global name. Any hit gives
+  caller's frame), rebinding a name the tests use: one the release imports (``np``,
+  ``passed``…) or a builtin, by any statement that binds a global name, and objects that
+  could decide a test's comparisons (a subclass of a built-in or numpy type, numpy's
+  protocols or ``__class__`` defined, ``type(name, bases, dict)``). Any hit gives
   the status ``tampered: <what>`` so an instructor looks; the execute step's guard
   already undoes the common patches and rebindings at run time.
 - :func:`release_imports` lists the import statements of the release's own cells: the
   names the tests rely on, which the execute step binds itself before each test.
+- :func:`answer_names` lists the names the tests read from the student's cells alone
+  (``normalize``, ``mnist_table``): the execute step makes what they return or hold plain.
 """
 
 from __future__ import annotations
@@ -34,6 +38,15 @@ SUSPECT_ATTRS = {"input_transformers_cleanup", "input_transformers_post", "ast_t
                  "user_expressions", "run_cell", "run_code", "run_ast_nodes", "history_manager",
                  "display_formatter"}
 DYNAMIC = {"exec", "eval", "compile", "__import__", "setattr", "delattr", "globals", "vars"}
+# Methods that let an object decide a comparison, a conversion or a numpy function itself
+# (autograder.grading.plain converts or refuses such values at run time; this reports them).
+PROTOCOLS = {"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__index__", "__int__",
+             "__float__", "__len__", "__iter__", "__getitem__", "__array_function__", "__array_ufunc__", "__array__",
+             "__class__"}
+NUMPY_PROTOCOLS = {"__array_function__", "__array_ufunc__", "__array__", "__class__"}
+BUILTIN_TYPES = {"int", "float", "bool", "complex", "str", "bytes", "tuple", "list", "dict", "set", "frozenset"}
+NUMPY_TYPES = {"ndarray", "generic", "number", "integer", "floating", "float64", "float32", "float16", "int64", "int32",
+               "int16", "int8", "uint8", "uint16", "uint32", "uint64", "bool_", "matrix"}
 SIGNAL_WORDS = ("NBGRADER", "_course_guard", "autograded", "gradebook")
 SUSPECT_IMPORTS = {"importlib", "gc", "inspect", "linecache"}
 HISTORY = {"In", "Out", "_ih", "_oh", "_i", "_ii", "_iii"}  # IPython's input/output history
@@ -114,6 +127,36 @@ def release_imports(release) -> list[str]:
                 if stmt not in found:
                     found.append(stmt)
     return found
+
+
+def answer_names(release) -> list[str]:
+    """The names the test cells read that no cell of the release binds but the student's:
+    the answer functions (``normalize``) and variables (``mnist_table``). Whatever they hold
+    or return is made plain before a test reads it (autograder.grading.plain)."""
+    bound, read = set(BUILTIN_NAMES), []
+    for cell in release.cells:
+        if cell.cell_type != "code" or _meta(cell).get("solution"):
+            continue
+        try:
+            tree = ast.parse(_to_python(cell.source))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                if isinstance(node.ctx, ast.Load):
+                    if _meta(cell).get("grade") and node.id not in read:
+                        read.append(node.id)
+                else:
+                    bound.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(node.name)
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+                bound.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound.update(name for name, _ in _bound_by_import(node))
+    return [name for name in read if name not in bound]
 
 
 def import_bindings(statements: list[str]) -> dict[str, set[str]]:
@@ -289,6 +332,45 @@ class _Rebinds(ast.NodeVisitor):
     visit_Import = visit_ImportFrom = _import
 
 
+def _class_lies(node: ast.ClassDef) -> str | None:
+    """What in a class statement lets its objects lie to a test: a subclass of a built-in or
+    numpy type, or numpy's protocols or ``__class__`` defined; None for an ordinary class."""
+    bases = []
+    for base in node.bases:
+        if isinstance(base, ast.Name) and base.id in BUILTIN_TYPES:
+            bases.append(base.id)
+        elif isinstance(base, ast.Attribute) and base.attr in NUMPY_TYPES and _root_name(base) in ("np", "numpy"):
+            bases.append(_dotted(base))
+    defined = []
+    for item in node.body:
+        names = [item.name] if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+        if isinstance(item, (ast.Assign, ast.AnnAssign)):
+            targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+        defined += [n for n in names if n in PROTOCOLS and n not in defined]
+    if not bases and not NUMPY_PROTOCOLS & set(defined):
+        return None
+    what = f"defines class {node.name}" + (f", a subclass of {', '.join(bases)}" if bases else "")
+    return what + (f" with {', '.join(defined)}" if defined else "")
+
+
+def _lying_objects(tree) -> list[str]:
+    """Classes whose objects could decide a test's comparisons (:func:`_class_lies`), classes
+    made with ``type(name, bases, dict)``, and protocols patched onto a class."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            what = _class_lies(node)
+            if what:
+                found.append(what)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" and len(node.args) == 3:
+            found.append("makes a class with type(name, bases, dict)")
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found += [f"patches {_dotted(t)}" for t in targets if isinstance(t, ast.Attribute) and t.attr in PROTOCOLS]
+    return found
+
+
 def tampering(cells: list[tuple[str, str]], bindings: dict[str, set[str]] | None = None) -> list[str]:
     """What in the student's code tries to change grading; empty if nothing.
 
@@ -317,7 +399,7 @@ def tampering(cells: list[tuple[str, str]], bindings: dict[str, set[str]] | None
             continue  # it will fail when run; not tampering
         rebinds = _Rebinds(protected, bindings)
         rebinds.visit(tree)
-        for what in rebinds.found:
+        for what in rebinds.found + _lying_objects(tree):
             hit(label, what)
         for node in ast.walk(tree):
             targets = []

@@ -53,10 +53,14 @@ def _configure(cfg, job: dict) -> None:
     # hidden tests' imports.
     import nbformat
 
-    from autograder.grading.screen import release_imports
+    from autograder.grading.screen import answer_names, release_imports
 
     source = Path(job["workspace"]) / "source" / job["assignment"] / f"{job['assignment']}.ipynb"
-    cfg.GuardedExecute.trusted_imports = release_imports(nbformat.read(source, as_version=4))
+    released = nbformat.read(source, as_version=4)
+    cfg.GuardedExecute.trusted_imports = release_imports(released)
+    # The names the tests read from the student alone: what they return or hold is made
+    # plain (exact numpy and Python types) before a test sees it.
+    cfg.GuardedExecute.answer_names = answer_names(released)
     cfg.LimitOutput.max_lines = 1000
     cfg.GenerateFeedback.exporter_class = "autograder.grading.feedback.FeedbackExporter"
     if job["sandbox"]:
@@ -79,7 +83,8 @@ GRADER_ERRORS = {"CellTimeoutError": "timeouts", "KernelDied": "crashes",
 
 def _grader_errors(notebook_path: Path) -> dict[str, list[str]]:
     """The exercises whose cells timed out, during which the kernel died, or whose test
-    found its names changed while it ran (``TestTampered``, ``GuardError``)."""
+    found its names changed while it ran (``TestTampered``, ``GuardError``); and under
+    ``lied``, what the plain conversion noted about values that could lie, with their exercise."""
     import nbformat
 
     from autograder.authoring.check import EXERCISE
@@ -95,6 +100,9 @@ def _grader_errors(notebook_path: Path) -> dict[str, list[str]]:
             kind = GRADER_ERRORS.get(out.get("ename")) if out.get("output_type") == "error" else None
             if kind and exercise not in found[kind]:
                 found[kind].append(exercise)
+        for flag in cell.get("metadata", {}).get("autograder", {}).get("flags", []):
+            if not any(seen.startswith(flag + " (in ") for seen in found.setdefault("lied", [])):
+                found["lied"].append(f"{flag} (in {exercise})")  # where it was first noted
     return found
 
 
