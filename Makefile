@@ -16,11 +16,11 @@ ifeq ($(shell id -u),0)
 ALLOW_ROOT := --allow-root
 endif
 
-.PHONY: help setup venv data lab test doctor release grade check solutions clean hub
+.PHONY: help setup venv data lab test test-deps doctor release grade check solutions clean hub
 
 help:
 	@echo "make lab          set up (.venv, requirements, data) and open JupyterLab on lessons/"
-	@echo "make test         set up and run the whole test suite (fast mode)"
+	@echo "make test         set up (as make lab, plus chromium, PostgreSQL and the hub's proxy) and run the whole test suite (fast mode)"
 	@echo "make data         make Fashion-MNIST available offline (Debian package + Keras cache)"
 	@echo "make doctor       check this machine: versions, data, CPU/GPU, mode, and how to fix what is missing"
 	@echo "make release      regenerate lessons/ from solutions/ (nbgrader generate_assignment)"
@@ -61,10 +61,39 @@ data: venv
 lab: setup
 	cd lessons && ../$(VENV)/bin/jupyter lab --port=$(PORT) $(ALLOW_ROOT)
 
-test: setup
+test: setup test-deps
 	@# pytest exit 5 means "no tests collected": that is a failure, never a pass.
 	COURSE_MODE=fast FASHION_MNIST_NO_DOWNLOAD=1 $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# What the test suite needs beyond .venv and the data (make lab needs none of it): the chromium
+# that the browser tests drive, the PostgreSQL whose throwaway servers the gradebook tests start,
+# and Node for the hub's proxy (npm ci from hub/package-lock.json). As root (or with password-less
+# sudo) on Debian they are installed; otherwise make test says what to install and stops.
+TEST_DEBS := chromium postgresql
+PROXY     := hub/node_modules/.package-lock.json
+SUDO      := $(if $(filter 0,$(shell id -u)),,sudo -n)
+
+test-deps: $(PROXY)
+	@missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && $(SUDO) true 2>/dev/null; then \
+	  echo "Installing the Debian packages the tests need:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+	  echo "make test needs these Debian packages, and cannot install them here (not root, no password-less sudo):" $$missing; \
+	  echo "  sudo apt-get install --no-install-recommends" $$missing "   (then make test again)"; \
+	  exit 1; \
+	fi
+
+# The hub's proxy (configurable-http-proxy, pinned in hub/package-lock.json), again whenever the lock file changes.
+$(PROXY): hub/package-lock.json
+	@command -v npm >/dev/null || { \
+	  if command -v apt-get >/dev/null && $(SUDO) true 2>/dev/null; then \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	  else echo "npm is missing: sudo apt-get install nodejs npm (the hub's proxy needs Node)"; exit 1; fi; }
+	cd hub && npm ci --no-audit --no-fund --loglevel=error
 
 # No dependency on venv: the doctor diagnoses the environment as it is, without installing first.
 doctor:
@@ -91,8 +120,7 @@ solutions: venv
 HUB_ROOT ?= /srv/pixels-to-lenet
 hub: setup
 	@test "$$(id -u)" = 0 || { echo "make hub needs root: PAM logins, real accounts, the sandbox (sudo make hub)"; exit 1; }
-	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
-	cd hub && npm ci --no-audit --no-fund --loglevel=error
+	@$(MAKE) --no-print-directory $(PROXY)
 	HUB_ROOT=$(HUB_ROOT) $(PY) -m autograder hub setup
 	@if [ -n "$(ROSTER)" ]; then HUB_ROOT=$(HUB_ROOT) $(PY) -m autograder hub users "$(ROSTER)" \
 	  $(if $(INSTRUCTOR),--instructor $(INSTRUCTOR)); fi
