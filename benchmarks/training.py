@@ -1,10 +1,10 @@
-"""The course's training benchmark: how fast this machine trains lessons 6 and 7's models.
+"""The course's training benchmark: how fast this machine trains lessons 7 and 8's models.
 
     python -m benchmarks.training                 # matmul bound + two epochs of each model (about 5 minutes)
     python -m benchmarks.training --variants      # + other settings: what was tried (+10 minutes)
     python -m benchmarks.training --notebooks     # + every solutions notebook executed in fast and full mode,
                                            #   timed, and the full-mode test accuracies they print (long)
-    KERAS_BACKEND=jax python -m benchmarks.training --notebooks --notebooks-dir DIR --only 06 07 08
+    KERAS_BACKEND=jax python -m benchmarks.training --notebooks --notebooks-dir DIR --only 07 08 09
                                            # on a GPU machine without TensorFlow (see the README)
 
 It prints one table, measured in one run:
@@ -16,7 +16,7 @@ It prints one table, measured in one run:
   fraction of the bound. FLOPs per epoch = 60,000 × forward multiply-adds per image × 2 FLOPs
   × 3 (a training step costs about three forward passes: forward, gradient with respect to the
   inputs, gradient with respect to the weights). Multiply-adds are counted from the built Keras
-  model (conv: output values × k·k·C_in; dense: units × inputs), as lesson 8 does;
+  model (conv: output values × k·k·C_in; dense: units × inputs), as lesson 9 does;
 - **with --notebooks:** the full-mode test accuracy of each model, read from the line each
   lesson prints ("CNN: test accuracy 91.23% after 10 epochs ..."), and the time to execute all
   solutions notebooks in each mode.
@@ -53,10 +53,10 @@ TRAIN_IMAGES = 60_000
 
 #: name -> (assignment, builder function, regex for the batch size in that notebook, input side)
 MODELS: dict[str, tuple[str, str, str, int]] = {
-    "dense": ("06_fashion_mnist_cnn", "build_dense_model", r"^BATCH = (\d+)", 28),
-    "CNN": ("06_fashion_mnist_cnn", "build_cnn_model", r"^BATCH = (\d+)", 28),
-    "improved CNN": ("06_fashion_mnist_cnn", "build_improved_cnn", r"^BATCH = (\d+)", 28),
-    "LeNet": ("07_lenet", "build_lenet", r"^LENET_BATCH = (\d+)", 32),
+    "dense": ("07_fashion_mnist_cnn", "build_dense_model", r"^BATCH = (\d+)", 28),
+    "CNN": ("07_fashion_mnist_cnn", "build_cnn_model", r"^BATCH = (\d+)", 28),
+    "improved CNN": ("07_fashion_mnist_cnn", "build_improved_cnn", r"^BATCH = (\d+)", 28),
+    "LeNet": ("08_lenet", "build_lenet", r"^LENET_BATCH = (\d+)", 32),
 }
 
 #: Other settings, for --variants (what was tried): label -> (model, environment, worker options).
@@ -266,7 +266,7 @@ def execute_notebooks(mode: str, keep: Path | None = None, source: Path | None =
 
     ``source``: another folder laid out like solutions/ (``NN_slug/NN_slug.ipynb``), e.g. the
     solved notebooks with their hidden tests removed, for a machine without TensorFlow.
-    ``only``: assignment number prefixes to run, e.g. ["06", "07"].
+    ``only``: assignment number prefixes to run, e.g. ["07", "08"].
 
     With ``keep``, the executed notebooks are saved as ``keep/MODE/NN_slug.ipynb``, e.g. to look
     at the full-mode learning curves.
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", action="store_true", help="also execute every solutions notebook in fast and full mode")
     parser.add_argument("--notebooks-dir", type=Path, help="with --notebooks: execute the notebooks of this folder "
                         "(laid out like solutions/) instead of solutions/")
-    parser.add_argument("--only", nargs="*", help="with --notebooks: only these lesson numbers, e.g. --only 06 07 08")
+    parser.add_argument("--only", nargs="*", help="with --notebooks: only these lesson numbers, e.g. --only 07 08 09")
     parser.add_argument("--keep", type=Path, help="with --notebooks: save the executed notebooks in this folder")
     parser.add_argument("--repeats", type=int, default=2, help="epochs timed per model; the fastest counts (default 2)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

@@ -9,8 +9,8 @@
    - nbgrader's instructor tools (formgrader, create-assignment, course list) are
      switched off in JupyterLab; the Validate button and the assignment list stay;
    - ``<sys.prefix>/etc/jupyter/nbgrader_config.py`` gives Validate the grader's 600 s
-     cell timeout. nbgrader's default, 30 s, stops the training cells of lessons 06
-     and 07 (minutes each in full mode), and Validate then reports a timeout instead
+     cell timeout. nbgrader's default, 30 s, stops the training cells of lessons 07
+     and 08 (minutes each in full mode), and Validate then reports a timeout instead
      of the tests' messages.
 
 2. **The data**: Fashion-MNIST wherever :mod:`cnnkit.data` finds it; the Debian

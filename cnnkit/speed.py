@@ -5,7 +5,7 @@ TensorFlow ships two sets of CPU kernels for convolutions and matrix products: i
 vendor: on CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX (``DefaultOneDnnPolicy`` in
 tensorflow/core/util/port.cc); elsewhere it stays off unless ``TF_ENABLE_ONEDNN_OPTS=1``
 is set *before* TensorFlow is imported. Course machines differ (some AMD EPYC have
-AVX-512 with VNNI, some only AVX2), so the course sets it. With it, lesson 06's CNN trains
+AVX-512 with VNNI, some only AVX2), so the course sets it. With it, lesson 07's CNN trains
 about twice as fast as with the Eigen kernels; ``python -m benchmarks.training`` measures both.
 
 oneDNN may sum in a different order, so results can differ from the Eigen kernels in

@@ -29,7 +29,7 @@ def test_matmul_bound_is_positive_and_finite():
 ])
 def test_course_models_load_from_the_solutions(name, macs, params, batch):
     """The bench reads the builders from solutions/ (cnnkit holds no solution) and counts the
-    forward multiply-adds that lesson 8 computes by hand."""
+    forward multiply-adds that lesson 9 computes by hand."""
     aid, builder, pattern, _ = bench.MODELS[name]
     model = bench.load_builder(aid, builder)()
     assert model.count_params() == params
@@ -47,10 +47,10 @@ def test_improved_cnn_loads_and_has_the_plain_cnns_compute_scale():
 
 
 def test_accuracy_lines_of_the_notebooks_match_what_the_bench_parses():
-    """Each training cell of lessons 6 and 7 prints 'NAME: test accuracy X% after N epochs';
+    """Each training cell of lessons 7 and 8 prints 'NAME: test accuracy X% after N epochs';
     the bench reads the full-mode accuracies from those lines."""
     found = {}
-    for aid in ("06_fashion_mnist_cnn", "07_lenet"):
+    for aid in ("07_fashion_mnist_cnn", "08_lenet"):
         for cell in load(notebook(SOLUTIONS, aid))["cells"]:
             for out in cell.get("outputs", []):
                 text = out.get("text", "")
@@ -63,7 +63,7 @@ def test_accuracy_lines_of_the_notebooks_match_what_the_bench_parses():
 
 def test_bench_holds_no_course_builder():
     source = Path(bench.__file__).read_text()
-    for aid in ("06_fashion_mnist_cnn", "07_lenet"):
+    for aid in ("07_fashion_mnist_cnn", "08_lenet"):
         for cell in load(notebook(SOLUTIONS, aid))["cells"]:
             if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
                 assert "def build_" not in source

@@ -148,7 +148,7 @@ def test_every_quoted_make_target_exists(name):
     assert not missing, f"{name} quotes `make` {', '.join(missing)}, which the Makefile does not define"
 
 
-#: A row of the README's table of lessons: | 07 | [title](lessons/07_lenet/07_lenet.ipynb) | exercises |
+#: A row of the README's table of lessons: | 07 | [title](lessons/08_lenet/08_lenet.ipynb) | exercises |
 README_ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*\[[^\]]*\]\((lessons/[^)]+?\.ipynb)\)\s*\|(.*)\|\s*$", re.M)
 
 

@@ -36,7 +36,7 @@ WRONG_NORMALIZE = ("np.asarray(image).astype(np.float32) / np.float32(255)", "np
 CLASS = [("ada", "Ada", "Lovelace", "1001", "solution", "solution"),
          ("ben", "Ben", "Okafor", "1002", "wrong_normalize", "blank"),
          ("cy", "Cy", "Ng", "1003", "blank", "solution")]
-AIDS = ["01_pixels", "07_lenet"]
+AIDS = ["01_pixels", "08_lenet"]
 
 
 def _version(kind: str, aid: str) -> bytes:
@@ -191,7 +191,7 @@ def test_manual_grade_in_the_formgrader_counts_and_survives_a_regrade(graded, fo
     before = {r["Student"]: r for r in _csv(_export(graded["pg"], "canvas", tmp_path / "c1.csv"))}
     assert before["Ada Lovelace"]["01_pixels"] == "10", before
 
-    # The class report of the whole batch (lessons 01 and 07), before the regrade of 01 below.
+    # The class report of the whole batch (lessons 01 and 08), before the regrade of 01 below.
     report = run_autograder("report", str(graded["root"] / "out-pg"))
     assert report.returncode == 0, report.stdout + report.stderr
 

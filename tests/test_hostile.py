@@ -551,13 +551,13 @@ def build_dense_model():
 
 
 def test_a_lying_keras_model_scores_nothing_and_an_honest_one_passes():
-    """Lesson 06's real test of build_dense_model, run by the grader's execute step (guard on,
+    """Lesson 07's real test of build_dense_model, run by the grader's execute step (guard on,
     no sandbox): two wrong models (Dense(64)) that report the right parameter count fail with a
     message and a flag; the functional-API answer passes every check, hidden ones included."""
     from autograder.grading.execute import GuardedExecute
     from autograder.grading.screen import answer_names, release_imports
 
-    aid = "06_fashion_mnist_cnn"
+    aid = "07_fashion_mnist_cnn"
     source = nbformat.read(notebook(SOLUTIONS, aid), as_version=4)
     test = cell(source, "test_build_dense_model")
     nb = nbformat.v4.new_notebook(metadata=source.metadata)

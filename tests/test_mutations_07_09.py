@@ -1,8 +1,8 @@
-"""The test cells of lessons 06–08 fail on wrong answers, naming the mistake, and pass correct ones.
+"""The test cells of lessons 07–09 fail on wrong answers, naming the mistake, and pass correct ones.
 
 Each graded test cell is taken from its solutions notebook and executed in a fresh namespace that
 holds what the notebook defines before it (numpy, keras, the check helpers, LeNet's locked
-``check_lenet``, lesson 8's ``VGG16_SPECS``) and a candidate implementation:
+``check_lenet``, lesson 9's ``VGG16_SPECS``) and a candidate implementation:
 
 - **wrong candidates**, one per likely mistake: the *visible* part of the cell must raise
   ``AssertionError`` with a message that names it;
@@ -69,7 +69,7 @@ def compiled(model: keras.Model, **kwargs) -> keras.Model:
     return model
 
 
-# --- lesson 06 -------------------------------------------------------------------------------------
+# --- lesson 07 -------------------------------------------------------------------------------------
 
 def dense_no_bias():
     return compiled(keras.Sequential([keras.Input((28, 28, 1)), L.Flatten(), L.Dense(128, activation="relu", use_bias=False),
@@ -113,7 +113,7 @@ def cnn_functional():
 ])
 def test_dense_wrong_answers_are_named(builder, needle):
     with pytest.raises(AssertionError, match=needle):
-        run("06_fashion_mnist_cnn", "test_build_dense_model", {"build_dense_model": builder}, visible_only=True)
+        run("07_fashion_mnist_cnn", "test_build_dense_model", {"build_dense_model": builder}, visible_only=True)
 
 
 @pytest.mark.parametrize("builder, needle", [
@@ -123,15 +123,15 @@ def test_dense_wrong_answers_are_named(builder, needle):
 ])
 def test_cnn_wrong_answers_are_named(builder, needle):
     with pytest.raises(AssertionError, match=needle):
-        run("06_fashion_mnist_cnn", "test_build_cnn_model", {"build_cnn_model": builder}, visible_only=True)
+        run("07_fashion_mnist_cnn", "test_build_cnn_model", {"build_cnn_model": builder}, visible_only=True)
 
 
 def test_correct_alternatives_pass_lesson_06():
-    run("06_fashion_mnist_cnn", "test_build_dense_model", {"build_dense_model": dense_functional}, visible_only=False)
-    run("06_fashion_mnist_cnn", "test_build_cnn_model", {"build_cnn_model": cnn_functional}, visible_only=False)
+    run("07_fashion_mnist_cnn", "test_build_dense_model", {"build_dense_model": dense_functional}, visible_only=False)
+    run("07_fashion_mnist_cnn", "test_build_cnn_model", {"build_cnn_model": cnn_functional}, visible_only=False)
 
 
-# --- lesson 07 -------------------------------------------------------------------------------------
+# --- lesson 08 -------------------------------------------------------------------------------------
 
 def lenet(second_block):
     def build():
@@ -153,12 +153,12 @@ def lenet(second_block):
 ])
 def test_lenet_wrong_second_blocks_are_named(block, needle):
     with pytest.raises(AssertionError, match=needle):
-        run("07_lenet", "test_build_lenet", {"build_lenet": lenet(block)}, visible_only=True)
+        run("08_lenet", "test_build_lenet", {"build_lenet": lenet(block)}, visible_only=True)
 
 
 def test_lenet_correct_alternative_passes():
     block = lambda: [L.Conv2D(filters=16, kernel_size=8, padding="valid"), L.Activation(keras.activations.tanh), L.MaxPooling2D(3)]  # noqa: E731
-    run("07_lenet", "test_build_lenet", {"build_lenet": lenet(block)}, visible_only=False)
+    run("08_lenet", "test_build_lenet", {"build_lenet": lenet(block)}, visible_only=False)
 
 
 def pad_wrong(before, after, channel_pad=False, batch_pad=False, dtype=None):
@@ -181,7 +181,7 @@ def pad_wrong(before, after, channel_pad=False, batch_pad=False, dtype=None):
 ])
 def test_pad_to_32_wrong_answers_are_named(candidate, needle):
     with pytest.raises(AssertionError, match=needle):
-        run("07_lenet", "test_pad_to_32", {"pad_to_32": candidate}, visible_only=True)
+        run("08_lenet", "test_pad_to_32", {"pad_to_32": candidate}, visible_only=True)
 
 
 def pad_by_slicing(images):
@@ -192,10 +192,10 @@ def pad_by_slicing(images):
 
 
 def test_pad_to_32_correct_alternative_passes():
-    run("07_lenet", "test_pad_to_32", {"pad_to_32": pad_by_slicing}, visible_only=False)
+    run("08_lenet", "test_pad_to_32", {"pad_to_32": pad_by_slicing}, visible_only=False)
 
 
-# --- lesson 08 -------------------------------------------------------------------------------------
+# --- lesson 09 -------------------------------------------------------------------------------------
 
 def budget(spec, shape, *, bias=1, same_is_valid=False, true_division=False, pool_channels=None, dense_last_axis=False,
            unknown_ok=False):
@@ -231,7 +231,7 @@ def budget(spec, shape, *, bias=1, same_is_valid=False, true_division=False, poo
 def test_layer_budget_wrong_answers_are_named(mistake, needle):
     candidate = lambda spec, shape: budget(spec, shape, **mistake)  # noqa: E731
     with pytest.raises(AssertionError, match=needle):
-        run("08_architecture_budgets", "test_layer_budget", {"layer_budget": candidate}, visible_only=True)
+        run("09_architecture_budgets", "test_layer_budget", {"layer_budget": candidate}, visible_only=True)
 
 
 def test_budget_correct_alternatives_pass():
@@ -242,8 +242,8 @@ def test_budget_correct_alternatives_pass():
             shape = rows[-1][0]
         return rows, int(sum(r[1] for r in rows)), int(sum(r[2] for r in rows))
 
-    run("08_architecture_budgets", "test_layer_budget", {"layer_budget": budget}, visible_only=False)
-    run("08_architecture_budgets", "test_network_budget", {"layer_budget": budget, "network_budget": network}, visible_only=False)
+    run("09_architecture_budgets", "test_layer_budget", {"layer_budget": budget}, visible_only=False)
+    run("09_architecture_budgets", "test_network_budget", {"layer_budget": budget, "network_budget": network}, visible_only=False)
 
 
 @pytest.mark.parametrize("counts_input, chains, needle", [
@@ -261,4 +261,4 @@ def test_network_budget_wrong_answers_are_named(counts_input, chains, needle):
         return rows, sum(r[1] for r in rows), acts
 
     with pytest.raises(AssertionError, match=needle):
-        run("08_architecture_budgets", "test_network_budget", {"layer_budget": budget, "network_budget": network}, visible_only=True)
+        run("09_architecture_budgets", "test_network_budget", {"layer_budget": budget, "network_budget": network}, visible_only=True)

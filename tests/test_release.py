@@ -176,10 +176,10 @@ def test_solved_notebooks_keep_solutions_and_drop_hidden_tests(tmp_path):
     tests kept, hidden tests removed, no outputs."""
     from autograder.cli import main
 
-    assert main(["solved", str(tmp_path), "07_lenet"]) == 0
-    nb = json.loads((tmp_path / "07_lenet" / "07_lenet.ipynb").read_text())
+    assert main(["solved", str(tmp_path), "08_lenet"]) == 0
+    nb = json.loads((tmp_path / "08_lenet" / "08_lenet.ipynb").read_text())
     text = "".join("".join(c["source"]) for c in nb["cells"])
-    source = json.loads((SOLUTIONS / "07_lenet" / "07_lenet.ipynb").read_text())
+    source = json.loads((SOLUTIONS / "08_lenet" / "08_lenet.ipynb").read_text())
     solution_cells = ["".join(c["source"]) for c in source["cells"] if c["metadata"].get("nbgrader", {}).get("solution")]
     assert solution_cells and all(src in text for src in solution_cells)
     assert "BEGIN HIDDEN TESTS" not in text and "import tensorflow" not in text
@@ -262,3 +262,32 @@ def test_a_batch_reuses_a_private_cached_release_and_never_a_stale_one(tmp_path,
     (tmp_path / "cache" / "releases").chmod(0o755)
     assert release_template(tmp_path / "fourth", aids) == "released"
     assert sorted((tmp_path / "cache" / "releases").iterdir()) == entries
+
+
+# Lessons 06-08 became 07-09 when "How a CNN learns" became lesson 06 (issue 21). No old name may
+# be left: a gradebook, hub or benchmark that still used one would grade or time nothing.
+OLD_SLUGS = ("06_fashion_mnist_cnn", "07_lenet", "08_architecture_budgets", "test_mutations_06_08")
+
+
+def test_no_old_lesson_slug_is_left_anywhere():
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+    found = []
+    for name in tracked:
+        path = REPO / name
+        if name == "tests/test_release.py" or not path.is_file():
+            continue
+        hits = [old for old in OLD_SLUGS if old in name]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            text = ""
+        hits += [old for old in OLD_SLUGS if old in text]
+        if hits:
+            found.append(f"{name}: {sorted(set(hits))}")
+    assert not found, "old lesson names left after the renumbering:\n" + "\n".join(found)
+    from autograder import course
+
+    assert not set(course.assignments()) & set(OLD_SLUGS), course.assignments()

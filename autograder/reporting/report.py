@@ -144,7 +144,7 @@ def gather_lesson(out: Path, aid: str, rows: list[dict]) -> Lesson:
             else:
                 ex.messages["the test cell is not in the executed notebook (see the row's status)"] += 1
     names = Counter(ex.name for ex in exercises.values())
-    for ex in exercises.values():  # two test cells under one header (lesson 07): name them apart
+    for ex in exercises.values():  # two test cells under one header (lesson 08): name them apart
         ex.name += f" [{ex.grade_id}]" if names[ex.name] > 1 else ""
     return Lesson(aid, rows, list(exercises.values()))
 
