@@ -14,6 +14,11 @@ SOLUTIONS = REPO / "solutions"
 LESSONS = REPO / "lessons"
 CONFIG_FILE = HERE / "nbgrader_config.py"
 COURSE_ID = "pixels-to-lenet"
+#: The course's published GitHub repository, "owner/name" (e.g. "someone/pixels-to-lenet"), or "" while
+#: it has none. The release writes it into each lesson's "Open in Colab" badge (which opens the lesson
+#: from its ``main`` branch) and into the Colab install cell (pip installs ``cnnkit`` from it); with ""
+#: it leaves both cells out, so no lesson carries a link that goes nowhere. Set it, then `make release`.
+COURSE_REPO = ""
 
 #: Environment for every kernel the course tooling starts: fast mode, quiet TF, no downloads.
 KERNEL_ENV = {

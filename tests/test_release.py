@@ -291,3 +291,43 @@ def test_no_old_lesson_slug_is_left_anywhere():
     from autograder import course
 
     assert not set(course.assignments()) & set(OLD_SLUGS), course.assignments()
+
+
+# The Colab badge and install cell need the course's published repository (GitHub owner/name).
+# They once named the placeholder COURSE_REPO: a broken link in every lesson (issue 22, item 9).
+COLAB_BADGE = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+
+
+def test_colab_cells_name_the_configured_repository_and_no_placeholder(tmp_path, monkeypatch):
+    """With no repository configured (``course.COURSE_REPO = ""``) the lessons carry neither the
+    badge nor the install cell; once one is configured, the release writes it into both."""
+    from autograder import course
+    from autograder.authoring.release import release
+
+    for folder in (LESSONS, SOLUTIONS):
+        for aid in ASSIGNMENTS:
+            text = notebook(folder, aid).read_text()
+            placeholder = "COURSE_REPO" if folder == LESSONS else "github.com/COURSE_REPO"
+            assert placeholder not in text, f"{folder.name}/{aid} names the placeholder COURSE_REPO"
+            assert "colab.research.google.com/github" not in text, f"{folder.name}/{aid} links to Colab itself"
+    if not course.COURSE_REPO:
+        for aid in ASSIGNMENTS:
+            text = notebook(LESSONS, aid).read_text()
+            assert "google.colab" not in text and "colab-badge" not in text, (
+                f"lessons/{aid} has a Colab cell, but no course repository is configured")
+
+    monkeypatch.setattr(course, "COURSE_REPO", "someone/pixels-course")
+    aid = "01_pixels"
+    (out,) = release(dest=tmp_path, aids=[aid])
+    cells = load(out)["cells"]
+    solution = load(notebook(SOLUTIONS, aid))["cells"]
+    badge = f"{COLAB_BADGE}(https://colab.research.google.com/github/someone/pixels-course/blob/main/lessons/{aid}/{aid}.ipynb)"
+    assert cell_source(cells[1]).startswith(badge + "\n"), cell_source(cells[1])
+    install = cell_source(cells[2])
+    assert '"git+https://github.com/someone/pixels-course"' in install and 'if "google.colab" in sys.modules:' in install
+    assert [c["id"] for c in cells] == [c["id"] for c in solution], "the Colab cells stay where solutions/ has them"
+    assert sum("colab-badge" in cell_source(c) for c in cells) == 1
+
+    monkeypatch.setattr(course, "COURSE_REPO", "not a repository")
+    with pytest.raises(ValueError, match="owner/name"):
+        release(dest=tmp_path, aids=[aid])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -51,6 +52,40 @@ def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+#: The cells tagged ``colab`` in solutions/ (a note on Colab, and an install cell that is only a
+#: comment there) are filled in from ``course.COURSE_REPO`` by :func:`colab_cells`.
+COLAB_TAG = "colab"
+COLAB_BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+               "(https://colab.research.google.com/github/{repo}/blob/main/lessons/{aid}/{aid}.ipynb)")
+COLAB_INSTALL = """# Only needed in Google Colab: install the course's helper package. Anywhere else this cell does nothing.
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "git+https://github.com/{repo}"], check=True)"""
+REPO_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+
+
+def colab_cells(nb: nbformat.NotebookNode, aid: str, repo: str) -> nbformat.NotebookNode:
+    """The cells tagged ``colab``: with a repository ``repo`` ("owner/name"), the markdown one gets
+    the "Open in Colab" badge of lesson ``aid`` on top and the code one installs from ``repo``;
+    with ``repo == ""`` both are left out, as a link to no repository would be broken."""
+    if repo and not REPO_NAME.fullmatch(repo):
+        raise ValueError(f"course.COURSE_REPO must be a GitHub repository as owner/name, or empty: {repo!r}")
+    cells = []
+    for cell in nb.cells:
+        if COLAB_TAG not in cell.metadata.get("tags", []):
+            cells.append(cell)
+        elif repo:
+            if cell.cell_type == "markdown":
+                cell.source = COLAB_BADGE.format(repo=repo, aid=aid) + "\n\n" + cell.source
+            else:
+                cell.source = COLAB_INSTALL.format(repo=repo)
+            cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
 def release(dest: Path = course.LESSONS, aids: list[str] | None = None, root: Path | None = None) -> list[Path]:
     """Write the student version of each assignment to ``dest/NN_slug/NN_slug.ipynb``.
 
@@ -66,7 +101,7 @@ def release(dest: Path = course.LESSONS, aids: list[str] | None = None, root: Pa
             nb = nbformat.read(work / "release" / aid / f"{aid}.ipynb", as_version=4)
             out = Path(dest) / aid / f"{aid}.ipynb"
             out.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(normalize(nb), out)
+            nbformat.write(normalize(colab_cells(nb, aid, course.COURSE_REPO)), out)
             written.append(out)
     return written
 
