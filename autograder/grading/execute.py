@@ -17,7 +17,8 @@
   it in ``cell.metadata["autograder"]["hidden_outputs"]``. A hidden failure becomes one
   error output: its name, and its message without any line that quotes a hidden test.
 - **Test cells use the grader's names, not the student's.** Before and after each part
-  of a test cell, a silent guard request restores what student code may have patched
+  of a test cell, a silent guard request (:mod:`autograder.grading.guard`, installed in
+  the kernel from its source before any student code) restores what student code may have patched
   or rebound: the names the release's own cells import (``trusted_imports``; bound to
   the module objects the import system loaded, and their ``sys.modules`` entries),
   builtins and names shadowing them, numpy's functions, IPython's traceback display,
@@ -51,260 +52,26 @@ from traitlets import Bool, Dict, Integer, List, Unicode
 
 from autograder.grading.preprocessors import BEGIN_WORDS, END_WORDS, hidden_keys, quotes
 
-# Runs in the kernel before any student code (IPKernelApp.exec_lines). __IMPORTS__ is
-# replaced by the list of the release's import statements.
 #: Why the kernel of this process's last notebook did not start (None when it did). No
 #: student code has run by then, so it is the grading environment's fault; the worker
 #: reads it after a failed job.
 start_failure: str | None = None
 
-#: autograder/grading/plain.py, which the guard runs inside the kernel (the sandbox has no
-#: course repository to import it from).
+#: autograder/grading/guard.py and plain.py, which run inside the kernel from their source
+#: (the sandbox has no course repository to import them from).
+GUARD_SOURCE = Path(__file__).with_name("guard.py").read_text(encoding="utf-8")
 PLAIN_SOURCE = Path(__file__).with_name("plain.py").read_text(encoding="utf-8")
 
-GUARD_SETUP = r'''
-def _course_guard_install(imports, answers, plain_source):
-    import ast, builtins, copy, sys, types
-    import numpy, numpy.testing
-    ip = get_ipython()
-    g = types.ModuleType("_course_guard")
-    MISSING = object()
-    # What student code hands a test is made plain (autograder/grading/plain.py, run from its source).
-    P = types.ModuleType("_course_guard.plain")
-    exec(compile(plain_source, "<the grader's plain.py>", "exec"), P.__dict__)
-    g.plain = P.Plain(numpy)
-    g.answers = list(answers)
-    g.given = {}    # answer name -> what the guard left bound to it (a wrapper, a plain value, a Refused)
-    g.checked = {}  # namespace name -> the Keras model or layer checked there
-    g.np = {n: getattr(numpy, n) for n in ("allclose", "isclose", "array_equal", "array_equiv", "all", "any",
-                                          "abs", "max", "min", "sum", "asarray", "array", "isfinite")}
-    g.npt = {n: getattr(numpy.testing, n) for n in dir(numpy.testing) if n.startswith("assert")}
-    g.builtins = dict(vars(builtins))
-    g.cleanup = list(ip.input_transformers_cleanup)
-    g.post = list(ip.input_transformers_post)
-    g.ast = list(ip.ast_transformers)
-    g.events = {k: list(v) for k, v in ip.events.callbacks.items()}
-    g.excepthook = sys.excepthook
-    g.ns, g.user_module = ip.user_ns, ip.user_module
-    fmt = ip.display_formatter
-    g.formatter = (fmt, dict(fmt.formatters))
-    plain = fmt.formatters["text/plain"]
-    g.printers = {k: dict(getattr(plain, k)) for k in ("type_printers", "deferred_printers", "singleton_printers")}
-    # Builtin names a user_ns entry may shadow, and what IPython itself put there.
-    g.shadow = {k for k in vars(builtins) if not k.startswith("_")}
-    g.ns0 = {k: g.ns[k] for k in g.shadow if k in g.ns}
-
-    # --- the names the release imports, bound to what the import system loaded -----
-    bindings, watch, wanted = [], set(), {}
-    for stmt in imports:
-        try:
-            nodes = ast.parse(stmt).body
-        except SyntaxError:
-            continue
-        for node in nodes:
-            if isinstance(node, ast.Import):
-                for a in node.names:
-                    parts = a.name.split(".")
-                    watch.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-                    bindings.append((a.asname, a.name, None) if a.asname else (parts[0], parts[0], None))
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                parts = node.module.split(".")
-                watch.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-                for a in node.names:
-                    if a.name != "*":
-                        watch.add(node.module + "." + a.name)
-                        wanted.setdefault(node.module, set()).add(a.name)
-                        bindings.append((a.asname or a.name, node.module, a.name))
-    g.bindings, g.watch = bindings, watch
-    g.genuine, g.attrs, g.found = {}, {}, set()
-
-    def keep(name, module):
-        g.genuine[name] = module
-        d = getattr(module, "__dict__", {})
-        g.attrs[name] = {a: d[a] for a in wanted.get(name, ()) if a in d}
-
-    for name in watch:
-        if name in sys.modules:  # loaded before any student code: genuine
-            keep(name, sys.modules[name])
-            g.found.add(name)
-    recording = {}
-
-    def recording_class(cls):
-        if cls not in recording:
-            def exec_module(self, module, _cls=cls):
-                _cls.exec_module(self, module)
-                keep(module.__name__, sys.modules.get(module.__name__, module))
-            recording[cls] = type(cls.__name__, (cls,), {"exec_module": exec_module})
-        return recording[cls]
-
-    class Recorder:
-        """First on sys.meta_path: notes the module objects the import system loads for the watched names."""
-        def find_spec(self, name, path=None, target=None):
-            if name not in g.watch or name in g.genuine:
-                return None
-            try:
-                for finder in sys.meta_path:
-                    find = getattr(finder, "find_spec", None)
-                    if finder is self or find is None:
-                        continue
-                    spec = find(name, path, target)
-                    if spec is not None:
-                        break
-                else:
-                    return None
-                g.found.add(name)
-                loader = copy.copy(spec.loader)
-                loader.__class__ = recording_class(type(spec.loader))
-                spec.loader = loader
-                return spec
-            except Exception:
-                return None
-    g.finder = Recorder()
-    sys.meta_path.insert(0, g.finder)
-
-    def trusted():
-        out, clash = {}, set()
-        for name, mod, attr in g.bindings:
-            value = g.genuine.get(mod if attr is None else mod + "." + attr, MISSING)
-            if value is MISSING and attr is not None:
-                value = g.attrs.get(mod, {}).get(attr, MISSING)
-            if value is MISSING:
-                continue
-            if name in out and out[name] is not value:
-                clash.add(name)
-            out[name] = value
-        for name in clash:
-            del out[name]
-        return out
-
-    def restore_modules(changed):
-        for k, v in g.np.items():
-            if getattr(numpy, k, None) is not v:
-                setattr(numpy, k, v)
-                changed.append("numpy." + k)
-        for k, v in g.npt.items():
-            if getattr(numpy.testing, k, None) is not v:
-                setattr(numpy.testing, k, v)
-                changed.append("numpy.testing." + k)
-        quiet = ("_", "exit", "quit", "get_ipython")  # IPython adds and removes these itself
-        for k in list(vars(builtins)):
-            if k not in g.builtins:
-                delattr(builtins, k)
-                if k not in quiet:
-                    changed.append("builtins." + k)
-        for k, v in g.builtins.items():
-            if vars(builtins).get(k, MISSING) is not v:
-                setattr(builtins, k, v)
-                if k not in quiet:
-                    changed.append("builtins." + k)
-        if sys.meta_path[:1] != [g.finder]:
-            sys.meta_path[:] = [g.finder] + [f for f in sys.meta_path if f is not g.finder]
-            changed.append("sys.meta_path")
-        for name in g.watch:
-            mod = sys.modules.get(name, MISSING)
-            if name in g.genuine:
-                if mod is not g.genuine[name]:
-                    sys.modules[name] = g.genuine[name]
-                    changed.append("sys.modules[%r]" % name)
-            elif mod is not MISSING and name not in g.found:
-                del sys.modules[name]  # put there by hand, not loaded: the next import loads the real one
-                changed.append("sys.modules[%r]" % name)
-
-    def restore_ipython(changed):
-        for attr in ("showtraceback", "_showtraceback", "showsyntaxerror", "run_cell", "run_cell_async",
-                     "run_ast_nodes", "run_code", "transform_cell", "transform_ast", "should_run_async",
-                     "user_expressions", "_format_user_obj"):
-            if ip.__dict__.pop(attr, None) is not None:
-                changed.append("get_ipython()." + attr)
-        ip.input_transformers_cleanup[:] = g.cleanup
-        ip.input_transformers_post[:] = g.post
-        ip.ast_transformers[:] = g.ast
-        for k, v in g.events.items():
-            ip.events.callbacks[k][:] = v
-        sys.excepthook = g.excepthook
-        fmt, formatters = g.formatter
-        ip.display_formatter = fmt
-        fmt.__dict__.pop("format", None)
-        fmt.formatters.clear()
-        fmt.formatters.update(formatters)
-        for k, v in g.printers.items():
-            getattr(plain, k).clear()
-            getattr(plain, k).update(v)
-        if ip.user_ns is not g.ns or ip.user_module is not g.user_module:
-            ip.user_ns, ip.user_module = g.ns, g.user_module
-            changed.append("get_ipython().user_ns")
-
-    def restore_names(changed):
-        ns = g.ns
-        if ns.get("__builtins__") is not builtins:
-            ns["__builtins__"] = builtins
-            changed.append("__builtins__")
-        names = trusted()
-        for k, v in names.items():
-            if ns.get(k, MISSING) is not v:
-                ns[k] = v
-                changed.append(k)
-        for k in g.shadow:
-            if k in names or k not in ns:
-                continue
-            if k not in g.ns0:
-                del ns[k]
-                changed.append(k)
-            elif ns[k] is not g.ns0[k]:
-                ns[k] = g.ns0[k]
-                changed.append(k)
-
-    def make_answer(name, value):
-        """What the tests read under an answer's name: a function whose results are made
-        plain, a Keras model that passed its check, a plain value, or a Refused."""
-        problem = g.plain.keras_problem(value)
-        if problem == "":
-            return value
-        if problem is None and callable(value):
-            return P.answer_function(g.plain, name, value)
-        try:
-            if problem:
-                raise P.NotPlain(problem)
-            return g.plain(value, name + " is")
-        except P.NotPlain as err:
-            return P.Refused(str(err))
-
-    def plain_answers(changed):
-        ns = g.ns
-        for name in g.answers:
-            value = ns.get(name, MISSING)
-            if value is MISSING:
-                g.given.pop(name, None)
-            elif name not in g.given or value is not g.given[name]:
-                if name in g.given:  # rebound since the guard last ran (while a test ran, if called after one)
-                    changed.append(name)
-                g.given[name] = ns[name] = make_answer(name, value)
-        for name, value in list(ns.items()):  # Keras models wherever the notebook keeps one
-            if g.checked.get(name, MISSING) is value or name in g.given:
-                continue
-            problem = g.plain.keras_problem(value)
-            if problem:
-                ns[name] = value = P.Refused(name + ": " + problem)
-            if problem is not None:
-                g.checked[name] = value
-
-    def restore():
-        """Undo what student code changed; return what had to be undone, and what the
-        plain conversion noted since the last call."""
-        changed = []
-        for step in (restore_modules, restore_ipython, restore_names, plain_answers):
-            try:
-                step(changed)
-            except Exception as err:  # what cannot be restored counts as changed
-                changed.append("%s failed: %s" % (step.__name__, type(err).__name__))
-        flags, g.plain.flags[:] = list(g.plain.flags), []
-        return [changed, flags]
-
-    g.restore = restore
-    sys.modules["_course_guard"] = g
-_course_guard_install(__IMPORTS__, __ANSWERS__, __PLAIN__)
-del _course_guard_install
-'''
+#: The kernel's first lines (IPKernelApp.exec_lines): run guard.py's source and install it.
+GUARD_SETUP = """\
+def _course_guard_setup(source, *args):
+    import types
+    module = types.ModuleType("_course_guard_source")
+    exec(compile(source, "<the grader's guard.py>", "exec"), module.__dict__)
+    module.install(*args)
+_course_guard_setup(__GUARD__, __IMPORTS__, __ANSWERS__, __PLAIN__)
+del _course_guard_setup
+"""
 
 GUARD_CALL = "__import__('sys').modules['_course_guard'].restore()"
 PASS_LINE = "\npass\n"  # ends a part that is not the cell's last: it displays no value
@@ -399,9 +166,9 @@ class GuardedExecute(Execute):
     # --- kernel start-up: save the originals before any student code runs ---------
     def start_new_kernel(self, **kwargs):
         if self.guard and not any("exec_lines" in a for a in self.extra_arguments):
-            setup = (GUARD_SETUP.replace("__IMPORTS__", repr(list(self.trusted_imports)))
-                     .replace("__ANSWERS__", repr(list(self.answer_names)))
-                     .replace("__PLAIN__", repr(PLAIN_SOURCE)))
+            values = {"GUARD": GUARD_SOURCE, "IMPORTS": list(self.trusted_imports),
+                      "ANSWERS": list(self.answer_names), "PLAIN": PLAIN_SOURCE}
+            setup = re.sub(r"__(GUARD|IMPORTS|ANSWERS|PLAIN)__", lambda m: repr(values[m.group(1)]), GUARD_SETUP)
             self.extra_arguments = [*self.extra_arguments, f"--IPKernelApp.exec_lines={setup}"]
         return super().start_new_kernel(**kwargs)
 
