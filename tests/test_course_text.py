@@ -194,3 +194,23 @@ def test_every_lesson_ends_with_further_reading(aid):
         assert re.match(r"\[[^\]]+\]\(https://[^)\s]+\)", ref) and "): " in ref, (
             f"lessons/{aid}: a further-reading item should open with a [title](https://…) link and say, "
             f"after a colon, why to read it: {ref[:80]!r}")
+
+
+#: What a maintainer writes and a student should not have to read (issue 22, "Maintainers' remarks
+#: in student prose"): nbval's markers, the test runner, CI, CPU instruction sets, why a cell's output
+#: is not compared. They belong in code comments or docs/.
+MAINTAINER_MARKERS = re.compile(
+    r"NBVAL|nbval|pytest|\bCI\b|\bAVX|\bSSE\d|instruction set|"
+    r"tests? (?:don't|do not|doesn't|does not|never) compare|capped at \d|fast mode's \d", re.I)
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_student_prose_carries_no_maintainers_remarks(aid):
+    found = []
+    for cell in load(notebook(LESSONS, aid))["cells"]:
+        if cell["cell_type"] == "markdown":
+            text = cell_source(cell)
+            found += [f"cell {cell['id']}: …{text[max(0, m.start() - 60):m.end() + 60]}…"
+                      for m in MAINTAINER_MARKERS.finditer(text)]
+    assert not found, (f"lessons/{aid}: a maintainer's remark in the student's text (move it to a code "
+                       "comment or docs/):\n" + "\n".join(found))
