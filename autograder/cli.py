@@ -1,5 +1,5 @@
 """``python -m autograder``: release, grade (canary first, into the course gradebook; here or on a
-Dask cluster), export, report, cluster, worker, hub (a class on JupyterHub), check, execute and solved."""
+Dask cluster), export, report, similarity, cluster, worker, hub (a class on JupyterHub), check, execute and solved."""
 
 from __future__ import annotations
 
@@ -84,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="the worker's name in the cluster")
 
     p = sub.add_parser("report", help="class report of a graded batch: OUT/report/index.html, with figures")
+    p.add_argument("out", type=Path, help="the --out folder of a grade run (reads grades.json and autograded/)")
+
+    p = sub.add_parser("similarity", help="instructors only: which students' answers share code, pair by pair: "
+                       "OUT/similarity/index.html (0700) with a side-by-side page per listed pair, no JavaScript")
     p.add_argument("out", type=Path, help="the --out folder of a grade run (reads grades.json and autograded/)")
 
     p = sub.add_parser("check", help="run a notebook's visible tests; exit 1 naming the failing exercises")
@@ -171,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         from autograder.reporting.report import write_report
 
         print(f"wrote {write_report(args.out)}")
+        return 0
+    if args.command == "similarity":
+        from autograder.reporting.similarity import write_similarity
+
+        print(f"wrote {write_similarity(args.out)}")
         return 0
     if args.command == "check":
         from autograder.authoring.check import check
