@@ -426,7 +426,8 @@ FINE = {
 
 
 def screen_release():
-    from autograder.grading.screen import import_bindings, release_imports
+    from autograder.grading.screen import import_bindings
+    from autograder.notebook import release_imports
 
     return import_bindings(release_imports(nbformat.read(notebook(REPO / "lessons", AID), as_version=4)))
 
@@ -555,7 +556,7 @@ def test_a_lying_keras_model_scores_nothing_and_an_honest_one_passes():
     no sandbox): two wrong models (Dense(64)) that report the right parameter count fail with a
     message and a flag; the functional-API answer passes every check, hidden ones included."""
     from autograder.grading.execute import GuardedExecute
-    from autograder.grading.screen import answer_names, release_imports
+    from autograder.notebook import answer_names, release_imports
 
     aid = "07_fashion_mnist_cnn"
     source = nbformat.read(notebook(SOLUTIONS, aid), as_version=4)

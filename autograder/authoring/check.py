@@ -8,53 +8,15 @@ tests fail, which is why the course does this itself.)
 
 from __future__ import annotations
 
-import re
 import sys
 import tempfile
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from autograder.authoring.runner import execute
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-EXERCISE = re.compile(r"^#+\s*(Exercise[^\n]*)", re.M)
-
-
-@dataclass
-class TestResult:
-    exercise: str
-    grade_id: str
-    ok: bool
-    message: str = ""
-
-
-def _error_of(cell) -> str | None:
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            if out.get("ename") == "NotImplementedError":
-                return "not written yet: the function still raises NotImplementedError (replace that line with your code)"
-            return f"{out.get('ename')}: {ANSI.sub('', out.get('evalue', ''))}"
-    return None
-
-
-def test_results(nb) -> list[TestResult]:
-    """One result per graded test cell of an executed notebook, labelled by the exercise
-    header (``### Exercise N.M · name``) that precedes it."""
-    results, exercise = [], "(before the first exercise)"
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            m = EXERCISE.search(cell.source)
-            if m:
-                exercise = m.group(1).strip()
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            err = _error_of(cell)
-            results.append(TestResult(exercise, meta.get("grade_id", "?"), err is None, err or ""))
-    return results
-
+from autograder.notebook import test_results
 
 def check(path: Path, mode: str = "fast", stream=sys.stdout) -> int:
     """Run the self-check on ``path``; print a report; return the exit code (0 all passed)."""

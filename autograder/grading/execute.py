@@ -39,7 +39,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
-import hashlib
 import re
 import time
 from pathlib import Path
@@ -50,7 +49,8 @@ from nbformat.v4 import output_from_msg
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Unicode
 
-from autograder.grading.preprocessors import BEGIN_WORDS, END_WORDS, hidden_keys, quotes
+from autograder.grading.preprocessors import hidden_keys, quotes
+from autograder.notebook import BEGIN_WORDS, END_WORDS, cell_key, is_test_cell
 
 #: Why the kernel of this process's last notebook did not start (None when it did). No
 #: student code has run by then, so it is the grading environment's fault; the worker
@@ -75,18 +75,6 @@ del _course_guard_setup
 
 GUARD_CALL = "__import__('sys').modules['_course_guard'].restore()"
 PASS_LINE = "\npass\n"  # ends a part that is not the cell's last: it displays no value
-
-
-def cell_key(cell) -> str:
-    """What identifies a cell across notebooks: its nbgrader grade id, or a digest of its
-    source (the unchanged teaching cells). The canary's time limits are keyed by it."""
-    gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-    return gid or "sha1:" + hashlib.sha1(cell.source.encode()).hexdigest()[:16]
-
-
-def _is_test_cell(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
 def split_test_cell(source: str) -> list[tuple[bool, str]] | None:
@@ -212,7 +200,7 @@ class GuardedExecute(Execute):
             return
         self._spent = 0.0
         try:
-            if _is_test_cell(cell):
+            if is_test_cell(cell):
                 self._run_test(cell, index)
             else:
                 self._execute(cell, index, store_history=True)
@@ -402,7 +390,7 @@ class GuardedExecute(Execute):
             return  # nbgrader would copy the reply's error into the outputs
         super().on_cell_executed(**kwargs)
         cell = kwargs["cell"]
-        if _is_test_cell(cell):
+        if is_test_cell(cell):
             for out in cell.outputs:
                 if out.get("output_type") == "stream" and out.get("name") == "stderr":
                     out["name"] = "stdout"  # a warning is not a failed test

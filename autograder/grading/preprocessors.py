@@ -17,9 +17,8 @@ import unicodedata
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-# nbgrader's ClearHiddenTests hides what lies between lines containing these words.
-BEGIN_WORDS, END_WORDS = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+from autograder.notebook import BEGIN_WORDS, END_WORDS, HIDDEN_BEGIN  # noqa: F401  (HIDDEN_BEGIN: also read from here)
+
 MIN_KEY = 8  # characters (whitespace removed) a hidden line needs to be looked for
 NOTICE = "[removed from feedback: it quoted a hidden test]\n"
 

@@ -13,19 +13,19 @@
   protocols or ``__class__`` defined, ``type(name, bases, dict)``). Any hit gives
   the status ``tampered: <what>`` so an instructor looks; the execute step's guard
   already undoes the common patches and rebindings at run time.
-- :func:`release_imports` lists the import statements of the release's own cells: the
-  names the tests rely on, which the execute step binds itself before each test.
-- :func:`answer_names` lists the names the tests read from the student's cells alone
-  (``normalize``, ``mnist_table``): the execute step makes what they return or hold plain.
+- What the release's own cells import and which names the tests read from the student
+  alone are notebook conventions: :mod:`autograder.notebook` (``release_imports``,
+  ``answer_names``).
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
 from dataclasses import dataclass, field
 
 import nbformat
+
+from autograder.notebook import BUILTIN_NAMES, bound_by_import, meta, release_imports, to_python
 
 PATCHABLE = {"np", "numpy", "tf", "tensorflow", "keras", "scipy", "builtins", "sys", "IPython", "math",
              "unittest", "pytest", "nbgrader", "cnnkit", "testing"}
@@ -50,8 +50,6 @@ NUMPY_TYPES = {"ndarray", "generic", "number", "integer", "floating", "float64",
 SIGNAL_WORDS = ("NBGRADER", "_course_guard", "autograded", "gradebook")
 SUSPECT_IMPORTS = {"importlib", "gc", "inspect", "linecache"}
 HISTORY = {"In", "Out", "_ih", "_oh", "_i", "_ii", "_iii"}  # IPython's input/output history
-# Names a test relies on besides the release's imports: builtins (and IPython's additions).
-BUILTIN_NAMES = {n for n in dir(builtins) if n != "_"} | {"__builtins__", "display", "get_ipython"}
 # Imports that bind a builtin name to that very builtin.
 SAME_AS_BUILTIN = {"display": {"IPython.display.display", "IPython.core.display.display",
                                "IPython.core.display_functions.display"},
@@ -65,21 +63,17 @@ class Screen:
     tampering: list[str] = field(default_factory=list)
 
 
-def _meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
 def structure(submission, release) -> Screen:
     """Compare the submission's cells with the released notebook's, by grade id."""
     out = Screen()
-    released = {_meta(c)["grade_id"]: c for c in release.cells if _meta(c).get("grade_id")}
+    released = {meta(c)["grade_id"]: c for c in release.cells if meta(c).get("grade_id")}
     seen = {}
     for cell in submission.cells:
-        gid = _meta(cell).get("grade_id")
+        gid = meta(cell).get("grade_id")
         if gid:
             seen.setdefault(gid, cell)
     for gid, rel in released.items():
-        m = _meta(rel)
+        m = meta(rel)
         sub = seen.get(gid)
         if m.get("grade") and not m.get("solution"):
             if sub is None:
@@ -88,7 +82,7 @@ def structure(submission, release) -> Screen:
                 out.notes.append(f"test cell {gid} was turned into {sub.cell_type}; restored from the release")
             elif sub.source != rel.source:
                 out.notes.append(f"test cell {gid} was edited; restored from the release")
-        if sub is not None and m.get("grade") and float(_meta(sub).get("points", 0) or 0) != float(m.get("points", 0)):
+        if sub is not None and m.get("grade") and float(meta(sub).get("points", 0) or 0) != float(m.get("points", 0)):
             out.notes.append(f"points of {gid} changed in the submission; the release's {m.get('points')} count")
     for gid in seen:
         if gid not in released:
@@ -101,62 +95,13 @@ def restore_metadata(submission, release) -> None:
     grade id, none for an id the submission invented (so it can claim no points)."""
     import copy
 
-    released = {_meta(c)["grade_id"]: c for c in release.cells if _meta(c).get("grade_id")}
+    released = {meta(c)["grade_id"]: c for c in release.cells if meta(c).get("grade_id")}
     for cell in submission.cells:
-        gid = _meta(cell).get("grade_id")
+        gid = meta(cell).get("grade_id")
         if gid in released:
             cell.metadata["nbgrader"] = copy.deepcopy(released[gid].metadata["nbgrader"])
         elif "nbgrader" in cell.get("metadata", {}):
             del cell.metadata["nbgrader"]
-
-
-def release_imports(release) -> list[str]:
-    """The import statements of the notebook's own code cells (every code cell but the
-    solution cells), each once, in order: what the tests rely on being the real thing."""
-    found: list[str] = []
-    for cell in release.cells:
-        if cell.cell_type != "code" or _meta(cell).get("solution"):
-            continue
-        try:
-            tree = ast.parse(_to_python(cell.source))
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
-                stmt = ast.unparse(node)
-                if stmt not in found:
-                    found.append(stmt)
-    return found
-
-
-def answer_names(release) -> list[str]:
-    """The names the test cells read that no cell of the release binds but the student's:
-    the answer functions (``normalize``) and variables (``mnist_table``). Whatever they hold
-    or return is made plain before a test reads it (autograder.grading.plain)."""
-    bound, read = set(BUILTIN_NAMES), []
-    for cell in release.cells:
-        if cell.cell_type != "code" or _meta(cell).get("solution"):
-            continue
-        try:
-            tree = ast.parse(_to_python(cell.source))
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name):
-                if isinstance(node.ctx, ast.Load):
-                    if _meta(cell).get("grade") and node.id not in read:
-                        read.append(node.id)
-                else:
-                    bound.add(node.id)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                bound.add(node.name)
-            elif isinstance(node, ast.arg):
-                bound.add(node.arg)
-            elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
-                bound.add(node.name)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                bound.update(name for name, _ in _bound_by_import(node))
-    return [name for name in read if name not in bound]
 
 
 def import_bindings(statements: list[str]) -> dict[str, set[str]]:
@@ -170,19 +115,10 @@ def import_bindings(statements: list[str]) -> dict[str, set[str]]:
         except SyntaxError:
             continue
         for node in nodes:
-            for name, path in _bound_by_import(node):
+            for name, path in bound_by_import(node):
                 if name != "*":
                     out.setdefault(name, set()).add(path)
     return out
-
-
-def _bound_by_import(node) -> list[tuple[str, str]]:
-    if isinstance(node, ast.Import):
-        return [(a.asname, a.name) if a.asname else (a.name.split(".")[0], a.name.split(".")[0]) for a in node.names]
-    if isinstance(node, ast.ImportFrom):
-        base = "." * (node.level or 0) + (node.module or "")
-        return [("*", base) if a.name == "*" else (a.asname or a.name, f"{base}.{a.name}") for a in node.names]
-    return []
 
 
 class StudentCode(list):
@@ -194,29 +130,20 @@ class StudentCode(list):
 def student_code(submission, release) -> StudentCode:
     """(label, source) of every code cell the student wrote: solution cells and added cells.
     The list's ``bindings`` are the release's imports, for :func:`tampering`."""
-    locked = {_meta(c)["grade_id"] for c in release.cells if _meta(c).get("grade_id") and _meta(c).get("locked")}
+    locked = {meta(c)["grade_id"] for c in release.cells if meta(c).get("grade_id") and meta(c).get("locked")}
     released_sources = {c.source for c in release.cells if c.cell_type == "code"}
     cells = StudentCode()
     cells.bindings = import_bindings(release_imports(release))
     for i, cell in enumerate(submission.cells):
         if cell.cell_type != "code":
             continue
-        gid = _meta(cell).get("grade_id")
+        gid = meta(cell).get("grade_id")
         if gid in locked:
             continue  # restored from the release anyway
         if not gid and cell.source in released_sources:
             continue  # an unchanged teaching cell
         cells.append((gid or f"cell {i + 1}", cell.source))
     return cells
-
-
-def _to_python(source: str) -> str:
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    try:
-        return TransformerManager().transform_cell(source)
-    except Exception:
-        return source
 
 
 def _root_name(node) -> str | None:
@@ -320,7 +247,7 @@ class _Rebinds(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _import(self, node):
-        for name, path in _bound_by_import(node):
+        for name, path in bound_by_import(node):
             if name == "*":
                 if self._is_global("*") and node.module not in ("__future__",):
                     text = f"star import from {path} (may rebind the names tests use)"
@@ -389,7 +316,7 @@ def tampering(cells: list[tuple[str, str]], bindings: dict[str, set[str]] | None
             found.append(text)
 
     for label, source in cells:
-        code = _to_python(source)
+        code = to_python(source)
         for word in SIGNAL_WORDS:
             if word in code:
                 hit(label, f"refers to {word}")

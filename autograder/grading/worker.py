@@ -53,7 +53,7 @@ def _configure(cfg, job: dict) -> None:
     # hidden tests' imports.
     import nbformat
 
-    from autograder.grading.screen import answer_names, release_imports
+    from autograder.notebook import answer_names, release_imports
 
     source = Path(job["workspace"]) / "source" / job["assignment"] / f"{job['assignment']}.ipynb"
     released = nbformat.read(source, as_version=4)
@@ -87,7 +87,7 @@ def _grader_errors(notebook_path: Path) -> dict[str, list[str]]:
     ``lied``, what the plain conversion noted about values that could lie, with their exercise."""
     import nbformat
 
-    from autograder.authoring.check import EXERCISE
+    from autograder.notebook import EXERCISE
 
     nb = nbformat.read(notebook_path, as_version=4)
     exercise, found = "(before the first exercise)", {kind: [] for kind in set(GRADER_ERRORS.values())}
@@ -113,8 +113,7 @@ def _executed(notebook_path: Path, source_path: Path) -> dict:
     environment is at fault, not the student)."""
     import nbformat
 
-    from autograder.authoring.check import ANSI
-    from autograder.grading.execute import cell_key
+    from autograder.notebook import ANSI, cell_key
 
     nb = nbformat.read(notebook_path, as_version=4)
     source = nbformat.read(source_path, as_version=4)

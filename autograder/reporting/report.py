@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.reporting import figures as report_figures
-from autograder.authoring.check import ANSI, test_results
+from autograder.notebook import ANSI, test_results
 from autograder.grading.preprocessors import hidden_keys, quotes
 
 NOT_GRADED = ("missing", "ungradable")
