@@ -7,7 +7,7 @@ imports from the rest of ``autograder`` (it is the ground floor).
 - nbgrader's cell metadata: :func:`meta`, :func:`is_test_cell`, :func:`cell_key`;
 - exercise headers (``### Exercise 3.2 · output_size (2 points)``): :data:`EXERCISE`;
 - hidden-test markers: :data:`HIDDEN_BEGIN`, :data:`BEGIN_WORDS`, :data:`END_WORDS`;
-- colour codes in error messages: :data:`ANSI`;
+- colour codes in error messages: :data:`ANSI`; the grader's own errors: :data:`GRADER_ERRORS`;
 - an executed notebook's test results: :class:`TestResult`, :func:`test_results`;
 - what a release's own code binds: :func:`release_imports`, :func:`answer_names`,
   :func:`bound_by_import`, and :func:`to_python` (a cell's code without IPython syntax).
@@ -26,6 +26,11 @@ EXERCISE = re.compile(r"^#+\s*(Exercise[^\n]*)", re.M)
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 # nbgrader's ClearHiddenTests hides what lies between lines containing these words.
 BEGIN_WORDS, END_WORDS = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+#: Error names the grader's execute step gives a cell: what they count as in a job's result,
+#: and how the class report says them (None: the report names the error itself).
+GRADER_ERRORS = {"CellTimeoutError": ("timeouts", "timed out: the cell ran past its time limit and was stopped"),
+                 "KernelDied": ("crashes", "the kernel died (a crash, os._exit or the memory cap)"),
+                 "TestTampered": ("tampered", None), "GuardError": ("tampered", None)}
 # Names a test relies on besides the release's imports: builtins (and IPython's additions).
 BUILTIN_NAMES = {n for n in dir(builtins) if n != "_"} | {"__builtins__", "display", "get_ipython"}
 

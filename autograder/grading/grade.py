@@ -490,10 +490,6 @@ def read_roster_rows(path: Path) -> list[dict]:
         return [{k: (v or "").strip() for k, v in r.items() if k} for r in reader if (r["student_id"] or "").strip()]
 
 
-def read_roster(path: Path) -> list[str]:
-    return [r["student_id"] for r in read_roster_rows(path)]
-
-
 def _timestamp(folder: Path, notes: list[str]) -> str:
     """nbgrader's ``timestamp.txt`` beside the notebook, if any, as ISO 8601 (UTC)."""
     from nbgrader.utils import parse_utc

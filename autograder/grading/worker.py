@@ -76,28 +76,23 @@ def _configure(cfg, job: dict) -> None:
         cfg.SandboxKernelManager.home_seed = job.get("home_seed", "")
 
 
-#: Error names the execute step gives a cell, and what each says about the exercise.
-GRADER_ERRORS = {"CellTimeoutError": "timeouts", "KernelDied": "crashes",
-                 "TestTampered": "tampered", "GuardError": "tampered"}
-
-
 def _grader_errors(notebook_path: Path) -> dict[str, list[str]]:
     """The exercises whose cells timed out, during which the kernel died, or whose test
     found its names changed while it ran (``TestTampered``, ``GuardError``); and under
     ``lied``, what the plain conversion noted about values that could lie, with their exercise."""
     import nbformat
 
-    from autograder.notebook import EXERCISE
+    from autograder.notebook import EXERCISE, GRADER_ERRORS
 
     nb = nbformat.read(notebook_path, as_version=4)
-    exercise, found = "(before the first exercise)", {kind: [] for kind in set(GRADER_ERRORS.values())}
+    exercise, found = "(before the first exercise)", {kind: [] for kind, _ in GRADER_ERRORS.values()}
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             m = EXERCISE.search(cell.source)
             if m:
                 exercise = m.group(1).split("(")[0].strip()
         for out in cell.get("outputs", []):
-            kind = GRADER_ERRORS.get(out.get("ename")) if out.get("output_type") == "error" else None
+            kind = GRADER_ERRORS.get(out.get("ename"), (None,))[0] if out.get("output_type") == "error" else None
             if kind and exercise not in found[kind]:
                 found[kind].append(exercise)
         for flag in cell.get("metadata", {}).get("autograder", {}).get("flags", []):

@@ -21,6 +21,7 @@ import secrets
 import subprocess
 from pathlib import Path
 
+from autograder.grading.grade import read_roster_rows
 from autograder.hub.layout import INSTRUCTORS, STUDENTS, Layout, ensure_groups
 
 #: Unix user names that are safe everywhere (useradd's default rule, lower case).
@@ -28,12 +29,9 @@ NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 
 def read_roster(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "student_id" not in reader.fieldnames:
-            raise SystemExit(f"error: {path} needs a 'student_id' column")
-        ids = [(r["student_id"] or "").strip() for r in reader]
-    ids = [i for i in ids if i]
+    """The roster's student ids (the grader's roster, autograder.grading.grade), each one
+    usable as a Unix user name."""
+    ids = [r["student_id"] for r in read_roster_rows(path)]
     bad = [i for i in ids if not NAME.match(i)]
     if bad:
         raise SystemExit(f"error: not usable as Unix user names (lower case letters, digits, _ and -, "

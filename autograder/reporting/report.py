@@ -27,14 +27,12 @@ from pathlib import Path
 import nbformat
 
 from autograder.reporting import figures as report_figures
-from autograder.notebook import ANSI, test_results
+from autograder.notebook import ANSI, GRADER_ERRORS, test_results
 from autograder.grading.preprocessors import hidden_keys, quotes
 
 NOT_GRADED = ("missing", "ungradable")
 NOT_WRITTEN = "not written yet (the function still raises NotImplementedError)"
 QUOTED = "a visible check failed with a message that quoted a hidden test (not shown)"
-GRADER_ERRORS = {"CellTimeoutError": "timed out: the cell ran past its time limit and was stopped",
-                 "KernelDied": "the kernel died (a crash, os._exit or the memory cap)"}
 POINTS = re.compile(r"\s*\([^()]*\bpoints?\b[^()]*\)\s*$")
 MESSAGES_SHOWN = 8  # per exercise; the rest are summed up in one line
 
@@ -96,8 +94,8 @@ def failure_message(cell, keys=frozenset()) -> str:
         if out.get("output_type") != "error":
             continue
         ename, evalue = out.get("ename", "Error"), ANSI.sub("", str(out.get("evalue", ""))).strip()
-        if ename in GRADER_ERRORS:
-            return GRADER_ERRORS[ename]
+        if GRADER_ERRORS.get(ename, (None, None))[1]:
+            return GRADER_ERRORS[ename][1]
         # execute.GuardedExecute writes a hidden part's failure as one error whose
         # traceback is its single summary line; the kernel's own tracebacks are longer.
         if out.get("traceback") == [f"{out.get('ename')}: {out.get('evalue')}"] and ename not in (

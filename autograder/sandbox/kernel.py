@@ -80,8 +80,9 @@ def course_package() -> str:
     return str(course.REPO / "cnnkit")
 
 
-def kernel_env(mode: str, data_dir: str | None, home: str = "/tmp/home") -> dict[str, str]:
-    """The clean environment of a student's kernel."""
+def sandbox_env(mode: str, data_dir: str | None, home: str = "/tmp/home") -> dict[str, str]:
+    """The clean environment of a student's sandboxed kernel (course.kernel_env is the
+    unsandboxed one: this process's environment plus the course's settings)."""
     env = {k: v for k, v in os.environ.items() if k in KEPT_ENV}
     env.update(course.KERNEL_ENV)
     env.update(COURSE_MODE=mode, HOME=home, MPLCONFIGDIR=f"{home}/.matplotlib", KERAS_HOME=f"{home}/.keras",
@@ -99,7 +100,7 @@ def build_home_seed(folder: Path, mode: str) -> subprocess.Popen:
     again on ``import matplotlib``: 0.09 s per notebook (measured 2026-12-01, the course
     machine). The caller waits for the process; a seed that failed is simply not used."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    env = kernel_env(mode, None, home=str(folder))
+    env = sandbox_env(mode, None, home=str(folder))
     return subprocess.Popen([sys.executable, "-c", "import matplotlib.font_manager"], env=env, cwd=folder,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -141,7 +142,7 @@ class SandboxKernelManager(AsyncKernelManager):
         if data_dir:
             expose.append(data_dir)
         inside = f"/tmp/{self.workdir_name}"
-        env = kernel_env(self.mode, data_dir)
+        env = sandbox_env(self.mode, data_dir)
         env.update(self.extra_env)
         return {
             "root": str(Path(self.job_dir) / "root"),
