@@ -51,6 +51,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import nbformat
@@ -78,6 +79,9 @@ FLAG_CELL = 0.8
 FOLDED = 3
 #: Pairs listed per assignment besides the flagged ones (the highest scores).
 TOP = 10
+#: At most this many pairs are listed (and get a page) per assignment, the highest scores first;
+#: the index says how many flagged pairs it leaves out (a whole class that shares one text).
+LISTED_MAX = 200
 #: Answer cells whose answers transcribe a given spec: discounted against the reference.
 SPEC_CELL = re.compile(r"build_")
 DEFINES = re.compile(r"^[ \t]*(async[ \t]+)?(def|class)[ \t]", re.M)
@@ -139,12 +143,12 @@ class Pair:
     b: str
     cells: list[CellMatch]
 
-    @property
+    @cached_property
     def score(self) -> float:
         covered = sum(c.covered for c in self.cells if c.counted)
         return sum(c.matched for c in self.cells if c.counted) / covered if covered else 0.0
 
-    @property
+    @cached_property
     def flagged(self) -> bool:
         return self.score >= FLAG_SCORE or any(c.counted and c.score >= FLAG_CELL for c in self.cells)
 
@@ -175,9 +179,9 @@ class Assignment:
     release: Release | None
     note: str = ""
 
-    @property
+    @cached_property
     def listed(self) -> list[Pair]:
-        return [p for i, p in enumerate(self.pairs) if p.flagged or (i < TOP and p.score > 0)]
+        return [p for i, p in enumerate(self.pairs) if p.flagged or (i < TOP and p.score > 0)][:LISTED_MAX]
 
 
 # --- fingerprints ------------------------------------------------------------------------
@@ -388,7 +392,9 @@ def pairs_html(assignment: Assignment) -> str:
     """The ranked table of one assignment's listed pairs, with a summary of all its pairs."""
     scores = [p.score for p in assignment.pairs]
     flagged = sum(p.flagged for p in assignment.pairs)
+    left_out = flagged - sum(p.flagged for p in assignment.listed)
     summary = (f"{len(assignment.students)} students, {len(scores)} pairs; {flagged} flagged"
+               + (f" ({left_out} of them not listed: only the {LISTED_MAX} highest scores are)" if left_out else "")
                + (f"; median score {_pct(float(np.median(scores)))}, 99th percentile "
                   f"{_pct(float(np.percentile(scores, 99)))}" if scores else "") + ".")
     rows = []
@@ -438,15 +444,11 @@ def highlighted(answer: Answer, slices) -> str:
     lines, pos = [], 0
     for line, given in zip(src.splitlines(keepends=True), answer.given + [False] * len(src)):
         text = line.rstrip("\n")
-        runs, i = [], 0
-        while i < len(text):
-            j = i
-            while j < len(text) and marked[pos + j] == marked[pos + i]:
-                j += 1
-            runs.append(f"<mark>{_e(text[i:j])}</mark>" if marked[pos + i] else _e(text[i:j]))
-            i = j
-        body = "".join(runs)
-        lines.append((given and text.strip() != "" and not marked[pos:pos + len(text)].any(),
+        seg = marked[pos:pos + len(text)]
+        cuts = [0, *(np.flatnonzero(seg[1:] != seg[:-1]) + 1).tolist(), len(text)]
+        body = "".join(f"<mark>{_e(text[i:j])}</mark>" if seg[i] else _e(text[i:j])
+                       for i, j in zip(cuts, cuts[1:]) if i < j)
+        lines.append((given and not marked[pos:pos + len(text)].any(),
                       f"<span class=given>{body}</span>" if given else body))
         pos += len(line)
     out, i = [], 0

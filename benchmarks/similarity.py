@@ -1,0 +1,124 @@
+"""What the similarity report costs for one assignment of a large class (prints figures; not a test).
+
+    python -m benchmarks.similarity [--students 300] [--assignment 05_relu_and_feature_maps] [--planted 10]
+
+The class is written where a grade run leaves it (``OUT/grades.json`` and
+``OUT/autograded/<student>/<aid>/<aid>.ipynb``, by tests/similarity_batch.py); nothing is
+executed. Each answer cell of the assignment has a few correct answers: the reference
+solution and the correct candidates of tests/test_exercise_mutations.py (loops, vectorised,
+einsum...), 3 or 4 per function. Student *i* takes combination number 173·*i* modulo their
+count (4 × 4 × 4 × 3 × 3 = 576 for lesson 05's compared cells): all 290 honest students differ,
+but many share one cell's text, as if they had handed in the same approach letter for letter
+(so their scores say little; the pairs that took a different answer in every cell are
+reported apart as the independent ones), and the
+last ``--planted`` students are planted copies of the first ones (variables renamed,
+functions reordered, comments and whitespace changed, a print added). Prints the time to
+read and fingerprint the notebooks, to compare every pair, and to write the pages; the
+peak memory; and how the planted pairs and the others scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autograder import course
+from autograder.reporting import similarity
+
+sys.path.insert(0, str(course.REPO / "tests"))  # the tests' batch builder (maintainers run this from the checkout)
+import similarity_batch as batch  # noqa: E402
+
+
+STRIDE = 173  # a prime: consecutive students take combinations spread over all of them
+
+
+def make_class(out: Path, aid: str, students: int, planted: int) -> tuple[set, set]:
+    """Write the class; return the planted pairs (original, copy) and the independent pairs:
+    honest students who took a different answer in every compared cell."""
+    released = batch.released_answers(aid)
+    reference = batch.reference_answers(aid)
+    compared = similarity.load_release(aid).cells  # value cells are not compared: the reference's answer there
+    choices = {gid: [reference[gid], *batch.candidates(aid).get(gid, [])] if gid in compared else [reference[gid]]
+               for gid in released}
+    combinations = 1
+    for options in choices.values():
+        combinations *= len(options)
+    honest = students - planted
+    names = [f"s{i:03d}" for i in range(students)]
+    answers, picked = {}, {}
+    for i in range(honest):
+        n, mine, picks = (i * STRIDE) % combinations, {}, []
+        for gid, options in choices.items():
+            mine[gid] = options[n % len(options)]
+            picks.append(n % len(options) if len(options) > 1 else None)
+            n //= len(options)
+        answers[names[i]], picked[names[i]] = mine, picks
+    pairs = set()
+    for j in range(planted):
+        original, copy = names[j], names[honest + j]
+        answers[copy] = batch.copy_of(answers[original])
+        pairs.add((original, copy))
+    batch.write_batch(out, aid, answers)
+    independent = {(a, b) for a in picked for b in picked
+                   if a < b and all(x != y for x, y in zip(picked[a], picked[b]) if x is not None)}
+    return pairs, independent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=300)
+    parser.add_argument("--assignment", default="05_relu_and_feature_maps")
+    parser.add_argument("--planted", type=int, default=10)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        start = time.perf_counter()
+        planted, independent = make_class(out, args.assignment, args.students, args.planted)
+        made = time.perf_counter()
+        release = similarity.load_release(args.assignment)
+        answers = similarity.load_answers(out, args.assignment, [f"s{i:03d}" for i in range(args.students)], release)
+        read = time.perf_counter()
+        pairs = similarity.compare_assignment(args.assignment, answers, release)
+        compared = time.perf_counter()
+        page = similarity.write_similarity(out)
+        written = time.perf_counter()
+        listed = sum(1 for _ in page.parent.rglob("*.html")) - 1
+        size = sum(p.stat().st_size for p in page.parent.rglob("*.html"))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ranked = [(p.a, p.b) for p in pairs]
+    plant_scores = [p.score for p in pairs if (p.a, p.b) in planted]
+    other = [p.score for p in pairs if (p.a, p.b) not in planted]
+    apart = [p.score for p in pairs if (p.a, p.b) in independent]
+    worst_plant = max(ranked.index(pair) for pair in planted) + 1 if planted else 0
+    print(f"Similarity report, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+          f"{platform.node() or 'this machine'}: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+          f"Python {platform.python_version()}")
+    print(f"{args.assignment}: {args.students} students ({args.planted} planted copies), "
+          f"{len(release.cells)} answer cells compared ({', '.join(release.cells)}), {len(pairs)} pairs")
+    print(f"  writing the class (not part of the report)  {made - start:6.1f} s")
+    print(f"  read + fingerprint {len(answers)} notebooks         {read - made:6.1f} s")
+    print(f"  compare every pair                         {compared - read:6.1f} s "
+          f"({1e6 * (compared - read) / max(len(pairs), 1):.0f} µs a pair)")
+    print(f"  the whole command (read, compare, write)   {written - compared:6.1f} s; {listed} pair pages, "
+          f"{size / 1e6:.1f} MB")
+    print(f"  peak memory (this process)                 {rss:6.0f} MiB")
+    print(f"planted pairs: scores {min(plant_scores):.2f}–{max(plant_scores):.2f}, the last ranked {worst_plant}; "
+          f"other pairs: median {statistics.median(other):.2f}, 99th percentile "
+          f"{sorted(other)[int(0.99 * len(other))]:.2f}, max {max(other):.2f}; "
+          f"flagged {sum(p.flagged for p in pairs)} ({sum(p.flagged for p in pairs if (p.a, p.b) in planted)} planted)")
+    print(f"independent pairs (a different answer in every compared cell): {len(apart)}, max score "
+          f"{max(apart, default=0):.2f}, flagged {sum(p.flagged for p in pairs if (p.a, p.b) in independent)}; the other "
+          "pairs share the text of at least one cell by construction (same choice), so their scores say little")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
