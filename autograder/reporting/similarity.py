@@ -62,6 +62,7 @@ from pygments import token
 from pygments.lexers import PythonLexer
 
 from autograder import course
+from autograder.notebook import meta
 from autograder.reporting.report import is_graded, load_batch
 
 #: copydetect's noise threshold: k-grams of this many filtered characters (its default, 25).
@@ -248,8 +249,7 @@ def given_lines(source: str, given: list[str]) -> list[bool]:
 def _answer_cells(path: Path) -> dict[str, str]:
     """grade id -> source of every code answer cell (nbgrader ``solution: true``), in order."""
     nb = nbformat.read(path, as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    return {meta(c)["grade_id"]: c.source for c in nb.cells if c.cell_type == "code" and meta(c).get("solution")}
 
 
 def load_release(aid: str, lessons: Path = course.LESSONS, solutions: Path = course.SOLUTIONS) -> Release | None:
