@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{sorted(other)[int(0.99 * len(other))]:.2f}, max {max(other):.2f}; "
           f"flagged {sum(p.flagged for p in pairs)} ({sum(p.flagged for p in pairs if (p.a, p.b) in planted)} planted)")
     print(f"independent pairs (a different answer in every compared cell): {len(apart)}, max score "
-          f"{max(apart, default=0):.2f}, flagged {sum(p.flagged for p in pairs if (p.a, p.b) in independent)}; the other "
+          f"{max(apart, default=0):.2f}, flagged {sum(p.flagged for p in pairs if (p.a, p.b) in independent)}; "
+          "the other "
           "pairs share the text of at least one cell by construction (same choice), so their scores say little")
     return 0
 

@@ -55,7 +55,8 @@ def _body(fn) -> str:
     src = textwrap.dedent(inspect.getsource(fn))
     tree = ast.parse(src)
     body = tree.body[0].body
-    if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+    first = body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
         body = body[1:]
     lines = src.splitlines(keepends=True)
     return textwrap.dedent("".join(lines[body[0].lineno - 1:body[-1].end_lineno]))
@@ -108,7 +109,8 @@ def candidates(aid: str) -> dict[str, list]:
             answer = fill(released[gid], f"mnist_table = {namespace[gid]!r}\n")
         else:
             names = helpers(namespace[gid], set(released))
-            answer = candidate_answer(released[gid], namespace[gid], [n for n in names if n not in carried.get(gid, ())])
+            mine = [n for n in names if n not in carried.get(gid, ())]
+            answer = candidate_answer(released[gid], namespace[gid], mine)
             carried.setdefault(gid, set()).update(names)
         found.setdefault(gid, []).append(answer)
     return found

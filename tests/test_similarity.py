@@ -129,7 +129,8 @@ def test_spec_transcriptions_are_discounted(tmp_path):
     [result] = gather(tmp_path)
     [pair] = result.pairs
     assert all(c.counted for c in pair.cells if c.grade_id in spec), "both answers are long enough to count"
-    assert not pair.flagged and pair.score < FLAG_SCORE, [(c.grade_id, round(c.score, 2), c.counted) for c in pair.cells]
+    cells = [(c.grade_id, round(c.score, 2), c.counted) for c in pair.cells]
+    assert not pair.flagged and pair.score < FLAG_SCORE, cells
 
 
 def test_cli_writes_private_pages(planted):

@@ -340,8 +340,8 @@ def gather(out: Path, lessons: Path = course.LESSONS, solutions: Path = course.S
         students = sorted({r["student_id"] for r in rows if r["assignment"] == aid and is_graded(r)})
         release = load_release(aid, lessons, solutions)
         if release is None:
-            result.append(Assignment(aid, students, [], None, f"no released notebook {lessons / aid / (aid + '.ipynb')}: "
-                                                              "not compared"))
+            missing = lessons / aid / f"{aid}.ipynb"
+            result.append(Assignment(aid, students, [], None, f"no released notebook {missing}: not compared"))
             continue
         answers = load_answers(out, aid, students, release)
         result.append(Assignment(aid, sorted(answers), compare_assignment(aid, answers, release), release))
@@ -442,7 +442,7 @@ def highlighted(answer: Answer, slices) -> str:
         for start, end in zip(*np.asarray(slices, dtype=int)):
             marked[max(start, 0):min(end, len(src))] = True
     lines, pos = [], 0
-    for line, given in zip(src.splitlines(keepends=True), answer.given + [False] * len(src)):
+    for line, given in zip(src.splitlines(keepends=True), answer.given):
         text = line.rstrip("\n")
         seg = marked[pos:pos + len(text)]
         cuts = [0, *(np.flatnonzero(seg[1:] != seg[:-1]) + 1).tolist(), len(text)]
