@@ -74,8 +74,10 @@ GUARANTEE = 28
 MIN_TOKENS = 40
 #: A pair is flagged (and gets a side-by-side page) from this score on...
 FLAG_SCORE = 0.5
-#: ...or when one counted cell matches this much, over at least MIN_TOKENS own tokens each.
+#: ...or when one cell matches this much, with at least FLAG_CELL_TOKENS own tokens a side (a
+#: short formula, e.g. same_padding's, can match 0.7 between two students who wrote it apart).
 FLAG_CELL = 0.8
+FLAG_CELL_TOKENS = 2 * MIN_TOKENS
 #: On a pair's page, runs of more given lines than this are folded into one line.
 FOLDED = 3
 #: Pairs listed per assignment besides the flagged ones (the highest scores).
@@ -151,7 +153,8 @@ class Pair:
 
     @cached_property
     def flagged(self) -> bool:
-        return self.score >= FLAG_SCORE or any(c.counted and c.score >= FLAG_CELL for c in self.cells)
+        return self.score >= FLAG_SCORE or any(
+            c.counted and c.score >= FLAG_CELL and min(c.a.tokens, c.b.tokens) >= FLAG_CELL_TOKENS for c in self.cells)
 
     @property
     def page(self) -> str:
@@ -383,9 +386,10 @@ def how_to_read() -> str:
     return (f"<p class=note>Score: the share of the two students' own answer code that matches the other's "
             f"(copydetect's winnowing over tokens, k = {NOISE} filtered characters, names and whitespace ignored), "
             f"over the answer cells where both wrote at least {MIN_TOKENS} tokens of their own. Code given by the "
-            f"release never matches; in <code>build_*</code> cells neither does the reference model. Flagged: score "
-            f"≥ {_pct(FLAG_SCORE)}, or one counted cell ≥ {_pct(FLAG_CELL)}. Listed: the flagged pairs and the "
-            f"{TOP} highest scores; each has a side-by-side page.</p>")
+            f"release never matches; in <code>build_*</code> cells neither does the reference model; cells that "
+            f"ask for values are not compared. Flagged: score ≥ {_pct(FLAG_SCORE)}, or one cell ≥ {_pct(FLAG_CELL)} "
+            f"where both wrote at least {FLAG_CELL_TOKENS} tokens. Listed: the flagged pairs and the {TOP} highest "
+            f"scores (at most {LISTED_MAX}); each has a side-by-side page.</p>")
 
 
 def pairs_html(assignment: Assignment) -> str:
