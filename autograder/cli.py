@@ -11,6 +11,13 @@ from pathlib import Path
 from autograder import course
 
 
+def _cluster_runner(args, opts):
+    """``grade --scheduler``: the batch's jobs go to the Dask cluster's course workers."""
+    from autograder.cluster.client import ClusterRunner
+
+    return lambda total: ClusterRunner(args.scheduler, args.certs, opts.jobs, opts.sandbox)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
 
         opts = Options(mode=args.mode, timeout=args.timeout, cell_timeout=args.cell_timeout, jobs=max(1, args.jobs),
                        force=args.force, sandbox=args.sandbox, mem_mb=args.mem_mb, nproc=args.nproc,
-                       canary=args.canary, db_url=args.db, course_dir=args.course_dir, scheduler=args.scheduler,
-                       certs=args.certs)
+                       canary=args.canary, db_url=args.db, course_dir=args.course_dir)
+        runner = _cluster_runner(args, opts) if args.scheduler else None  # None: grading slots on this machine
         submissions = args.submissions
         if args.from_zip:
             if submissions:
@@ -145,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         elif not submissions:
             parser.error("grade needs SUBMISSIONS_DIR or --from-zip ZIP")
         try:
-            grade(submissions, args.out, aids=args.assignments, opts=opts, roster=args.roster)
+            grade(submissions, args.out, aids=args.assignments, opts=opts, roster=args.roster, runner=runner)
         except BatchStopped as stop:
             print(f"\n{stop}\n\n{stop.help}", file=sys.stderr)
             return 2

@@ -13,7 +13,10 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import nbformat
+
 from autograder.grading.canary import BatchStopped
+from autograder.grading.runners import Job
 
 CLUSTER_HELP = ("Check that the scheduler is running and that this machine reaches it with the course's client "
                 "certificate (--certs). Every job finished so far is kept in .results/: run the same command again "
@@ -88,3 +91,29 @@ class Cluster:
             self.client.close(timeout=10)
         except Exception:
             pass
+
+
+class ClusterRunner:
+    """The batch's runner (autograder.grading.runners) for ``grade --scheduler``: every job
+    goes to the scheduler at once (it queues them); the parent only screens and merges."""
+
+    sandboxed = "cluster"      # the workers' sandbox: this machine cannot fingerprint it,
+    local_environment = False  # so the canary runs every time, on the cluster
+
+    def __init__(self, address: str, certs: Path, jobs: int, sandbox: str):
+        self.cluster = Cluster(address, certs)
+        self.jobs = max(jobs, 2 * self.cluster.wait_for_slots())
+        self.sandbox = sandbox
+
+    def run(self, job: Job) -> dict:
+        return self.cluster.grade({"notebook": nbformat.writes(job.notebook), "student": job.student,
+                                   "assignment": job.assignment, "digest": job.digest, "mode": job.mode,
+                                   "sandbox": "off" if job.sandbox == "off" else "on", "settings": job.settings,
+                                   "timeout": job.timeout})
+
+    def isolation(self) -> str:
+        how = "NOT sandboxed" if self.sandbox == "off" else "sandboxed there"
+        return f"on the cluster at {self.cluster.address} ({self.cluster.slots()} grading slots, {how})"
+
+    def close(self) -> None:
+        self.cluster.close()

@@ -43,6 +43,7 @@ import nbformat
 
 from autograder import course
 from autograder.grading.canary import KERNEL_HELP, MIDWAY_HELP, BatchStopped, release_digest
+from autograder.grading.runners import Job, LocalRunner, Runner, RunnerFactory
 from autograder.authoring.release import release_template
 
 CSV_FIELDS = ["student_id", "assignment", "score", "max_score", "auto_score", "auto_max_score",
@@ -64,8 +65,6 @@ class Options:
     canary: bool = True          # grade the reference solution first; stop if it loses points
     db_url: str | None = None    # the course gradebook (None: autograder.gradebook.merge.course_db_url)
     course_dir: Path | None = None  # where autograded/ and feedback/ go for the formgrader (None: the course's)
-    scheduler: str | None = None  # tls://HOST:8786: grade on that Dask cluster (autograder.cluster) instead of here
-    certs: Path | None = None     # the cluster's certificates (autograder.cluster.certs)
 
 
 @dataclass
@@ -149,15 +148,15 @@ def _find_notebook(folder: Path, aid: str) -> tuple[Path | None, list[str]]:
 
 class Grader:
     def __init__(self, submissions: Path, out: Path, aids: list[str], students: list[str], opts: Options,
-                 stream=sys.stdout):
+                 stream=sys.stdout, runner: RunnerFactory | None = None):
         self.submissions, self.out, self.aids, self.students, self.opts = submissions, out, aids, students, opts
         self.stream = stream
         self.lock = threading.Lock()
         self.jobs = opts.jobs                                     # jobs in flight at once
         self.done = 0
         self.started = time.monotonic()
-        self.local = None                                         # grading slots on this machine ...
-        self.cluster = None                                       # ... or the Dask cluster's
+        self.make_runner = runner or self._local_runner           # where jobs are graded (grading.runners)
+        self.runner: Runner | None = None
         self.digests: dict[str, str] = {}                         # release digest per assignment
         self.limits: dict[str, tuple[dict[str, int], int]] = {}   # per assignment, from the canary
         self.stopped: str | None = None                           # why the batch stopped, if it did
@@ -284,24 +283,18 @@ class Grader:
                 shutil.copy2(src, target)
 
     def _execute(self, nb, sid: str, aid: str, copy_out: bool = True) -> dict:
-        """Grade one screened notebook, here (autograder.grading.slots) or on the cluster
-        (autograder.cluster); write its feedback and executed notebook to OUT."""
+        """Grade one screened notebook with the batch's runner (autograder.grading.runners);
+        write its feedback and executed notebook to OUT."""
         cell_limits, cell_timeout = self.limits.get(aid, ({}, self.opts.cell_timeout))
         settings = {"cell_timeout": cell_timeout, "cell_limits": cell_limits, "mem_mb": self.opts.mem_mb,
                     "nproc": self.opts.nproc}
-        if self.cluster is not None:
-            from autograder.cluster.client import ClusterLost
-
-            job = {"notebook": nbformat.writes(nb), "student": sid, "assignment": aid, "digest": self.digests[aid],
-                   "mode": self.opts.mode, "sandbox": "off" if self.opts.sandbox == "off" else "on",
-                   "settings": settings, "timeout": self.opts.timeout}
-            try:
-                result = self.cluster.grade(job)
-            except ClusterLost as err:
-                self.stopped, self.stop_help = str(err), err.help
-                raise
-        else:
-            result = self.local.run(nb, sid, aid, settings, self.opts.timeout, template=self.template)
+        job = Job(nb, sid, aid, self.digests.get(aid, ""), self.opts.mode, self.opts.sandbox, settings,
+                  self.opts.timeout, self.template)
+        try:
+            result = self.runner.run(job)
+        except BatchStopped as err:  # the runner lost its grading machinery (the cluster went away)
+            self.stopped, self.stop_help = str(err), err.help
+            raise
         files = result.pop("files", None) or {}
         for sub, name in (("feedback", f"{aid}.html"), ("autograded", f"{aid}.ipynb")) if copy_out else ():
             if sub in files:
@@ -311,10 +304,10 @@ class Grader:
         return result
 
     def isolation(self) -> str:
-        if self.cluster is not None:
-            how = "NOT sandboxed" if self.opts.sandbox == "off" else "sandboxed there"
-            return f"on the cluster at {self.cluster.address} ({self.cluster.slots()} grading slots, {how})"
-        return self.local.isolation()
+        return self.runner.isolation()
+
+    def _local_runner(self, total: int) -> Runner:
+        return LocalRunner(self.opts.jobs, self.opts.mode, self.opts.sandbox, self.opts.uid_base, total)
 
     def _open_gradebook(self) -> None:
         from autograder.gradebook.merge import CourseGradebook, GradebookUnavailable, course_db_url, redact
@@ -334,7 +327,7 @@ class Grader:
         from autograder.grading import canary
         from autograder.sandbox.kernel import data_files
 
-        settings = {"mode": self.opts.mode, "sandboxed": self.local.sandboxed if self.local else "cluster",
+        settings = {"mode": self.opts.mode, "sandboxed": self.runner.sandboxed,
                     "mem_mb": self.opts.mem_mb, "nproc": self.opts.nproc, "cell_timeout": self.opts.cell_timeout}
         env = canary.fingerprint(settings, data_files())
         print(f"canary: grading the reference solution of {', '.join(self.aids)} first, as the students will be",
@@ -344,7 +337,7 @@ class Grader:
             path = canary.cache_path(aid, canary.release_digest(self.template, aid), env)
             # On a cluster the environment is the workers', which this machine cannot fingerprint:
             # the canary runs every time there (one notebook per assignment, on the cluster).
-            cached = canary.load_cached(path) if self.cluster is None else None
+            cached = canary.load_cached(path) if self.runner.local_environment else None
             if cached is not None:
                 self.limits[aid] = canary.limits(cached["cell_seconds"], self.opts.cell_timeout)
                 return aid, f"passed (cached from {cached['when']})"
@@ -354,7 +347,7 @@ class Grader:
             problem = canary.failure(aid, result, self.points[aid][1])
             if problem:
                 raise BatchStopped(problem)
-            if self.cluster is None:
+            if self.runner.local_environment:
                 canary.save(path, canary.record(result, seconds))
             self.limits[aid] = canary.limits(result.get("cell_seconds", {}), self.opts.cell_timeout)
             return aid, f"passed in {seconds:.1f} s"
@@ -383,21 +376,12 @@ class Grader:
         self.workroot, workroot_held = scratch.make()
         self.stop_help = MIDWAY_HELP
         try:
-            if self.opts.scheduler:
-                from autograder.cluster.client import Cluster
-
-                self.cluster = Cluster(self.opts.scheduler, self.opts.certs)
-                # Every job goes to the scheduler at once (it queues them); this process only screens and merges.
-                self.jobs = max(self.opts.jobs, 2 * self.cluster.wait_for_slots())
-            else:
-                from autograder.grading.slots import Slots
-
-                self.local = Slots(self.opts.jobs, self.opts.mode, self.opts.sandbox, self.opts.uid_base,
-                                   start=len(self.students) * len(self.aids))
-                if not self.local.sandboxed and self.opts.sandbox != "off":
-                    print("!" * 78 + f"\nWARNING: NO SANDBOX ({self.local.why_not}). Student code runs as you, with "
-                          "your files and the network.\nGrade untrusted submissions as root on Linux (unshare), or "
-                          "in a throwaway VM or container.\n" + "!" * 78, file=self.stream, flush=True)
+            self.runner = self.make_runner(len(self.students) * len(self.aids))
+            self.jobs = self.runner.jobs
+            if not self.runner.sandboxed and self.opts.sandbox != "off":
+                print("!" * 78 + f"\nWARNING: NO SANDBOX ({self.runner.why_not}). Student code runs as you, with "
+                      "your files and the network.\nGrade untrusted submissions as root on Linux (unshare), or "
+                      "in a throwaway VM or container.\n" + "!" * 78, file=self.stream, flush=True)
             self.template = Path(self.workroot) / "template"
             self.points = {}
             if self.aids:
@@ -440,10 +424,8 @@ class Grader:
                 raise BatchStopped(f"grading stopped: {self.stopped}\n{done} of {total} jobs had finished; "
                                    "their results are kept in .results/ and a rerun resumes from there.", self.stop_help)
         finally:
-            if self.local is not None:
-                self.local.close()
-            if self.cluster is not None:
-                self.cluster.close()
+            if self.runner is not None:
+                self.runner.close()
             if self.book is not None:
                 self.book.close()
             shutil.rmtree(self.workroot, ignore_errors=True)
@@ -507,9 +489,10 @@ def _timestamp(folder: Path, notes: list[str]) -> str:
 
 def grade(submissions: Path, out: Path, aids: list[str] | None = None, opts: Options | None = None,
           roster: Path | None = None, stream=sys.stdout, only: list[str] | None = None,
-          on_row=None) -> list[Row]:
+          on_row=None, runner: RunnerFactory | None = None) -> list[Row]:
     """Grade every student (roster, or every folder in ``submissions``; ``only``: just these);
-    write ``out``. ``on_row(row)`` is called as each job is finished and in the gradebook."""
+    write ``out``. ``on_row(row)`` is called as each job is finished and in the gradebook.
+    ``runner(total_jobs)`` gives the batch its runner (default: grading slots on this machine)."""
     opts = opts or Options()
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if not submissions.is_dir():
@@ -536,7 +519,7 @@ def grade(submissions: Path, out: Path, aids: list[str] | None = None, opts: Opt
             raise SystemExit(f"error: unknown assignment(s) {unknown}; known: {known}")
     else:  # every assignment that at least one student handed in
         aids = sorted({a for s in found for a in known if (submissions / s / a).exists()})
-    grader = Grader(submissions, out, aids, students, opts, stream)
+    grader = Grader(submissions, out, aids, students, opts, stream, runner=runner)
     grader.names = names
     grader.on_row = on_row
     rows = grader.run()

@@ -1,0 +1,77 @@
+"""Where a job is graded: the seam between the batch (:mod:`autograder.grading.grade`) and
+the places that run a student's notebook.
+
+A :class:`Runner` takes one :class:`Job` (a screened notebook, with everything needed to
+grade it) and returns the worker's result (:func:`autograder.grading.worker.run`'s dict:
+``ok``, ``grades``, ``files``…). Two implement it:
+
+- :class:`LocalRunner`: grading slots on this machine (:class:`autograder.grading.slots.Slots`);
+- ``autograder.cluster.client.ClusterRunner``: the course workers of a Dask cluster.
+
+The caller picks one (``python -m autograder grade`` picks the cluster's for
+``--scheduler``; the hub's service grades here) and hands :func:`~autograder.grading.grade.grade`
+a factory; the batch never asks which it has. A runner that loses its grading machinery
+for good raises :class:`~autograder.grading.canary.BatchStopped` (with its help text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import nbformat
+
+
+@dataclass
+class Job:
+    """One screened notebook to grade, and how."""
+
+    notebook: nbformat.NotebookNode
+    student: str
+    assignment: str
+    digest: str          # of the release it is graded against (a cluster worker checks its own)
+    mode: str            # "fast" or "full"
+    sandbox: str         # "auto", "on" or "off", as asked
+    settings: dict = field(default_factory=dict)  # cell_timeout, cell_limits, mem_mb, nproc
+    timeout: float = 1800.0                        # for the whole notebook
+    template: Path | None = None                   # the batch's release (local slots grade against it)
+
+
+class Runner(Protocol):
+    jobs: int                 # jobs to keep in flight to keep it busy
+    sandboxed: object         # for the canary's fingerprint: True/False here, "cluster" there
+    local_environment: bool   # whether this machine's environment is the one that grades (canary cache)
+
+    def run(self, job: Job) -> dict: ...
+
+    def isolation(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+#: What :func:`~autograder.grading.grade.grade` calls, once the batch knows its size, to get its runner.
+RunnerFactory = Callable[[int], Runner]
+
+
+class LocalRunner:
+    """Grading slots on this machine: ``jobs`` worker processes, sandboxed when possible."""
+
+    local_environment = True
+
+    def __init__(self, jobs: int, mode: str, sandbox: str, uid_base: int, total: int):
+        from autograder.grading.slots import Slots
+
+        self.jobs = jobs
+        self.slots = Slots(jobs, mode, sandbox, uid_base, start=total)
+        self.sandboxed, self.why_not = self.slots.sandboxed, self.slots.why_not
+
+    def run(self, job: Job) -> dict:
+        return self.slots.run(job.notebook, job.student, job.assignment, job.settings, job.timeout,
+                              template=job.template)
+
+    def isolation(self) -> str:
+        return self.slots.isolation()
+
+    def close(self) -> None:
+        self.slots.close()
