@@ -199,6 +199,8 @@ def test_tf_log_lines_never_become_stored_outputs():
     cell.outputs = [
         nbformat.v4.new_output("stream", name="stderr", text="2026-11-26 10:01:02.345678: I tensorflow/core/util/"
                                "port.cc:153] oneDNN custom operations are on.\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="WARNING: All log messages before absl::InitializeLog() "
+                               "is called are written to STDERR\n"),
         nbformat.v4.new_output("stream", name="stderr", text="I0000 00:00:1764151262.123456   12345 "
                                "cpu_feature_guard.cc:210] This TensorFlow binary is optimized\nUserWarning: real\n"),
         nbformat.v4.new_output("stream", name="stdout", text="2026-11-26 10:01:02.345678: I printed by the lesson\n"),

@@ -18,8 +18,10 @@ from autograder import course
 #: A TensorFlow/XLA C++ log line ("2026-11-26 10:01:02.345678: I tensorflow/core/util/port.cc:153] oneDNN
 #: custom operations are on…", or absl's "I0000 00:00:1764151262.123 …"): printed once per process on CPUs
 #: where oneDNN is on by default, with a time stamp, so never a stored output. nbval's kernels print it
-#: too but nbval does not compare stderr it does not find stored.
-TF_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ )")
+#: too but nbval does not compare stderr it does not find stored. absl announces the first such line with
+#: "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR".
+TF_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ "
+                         r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$)")
 
 
 def drop_tf_log_lines(nb: nbformat.NotebookNode) -> None:
