@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from autograder import course
+from autograder.grading.options import Options
 
 
 def _cluster_runner(args, opts):
@@ -18,10 +19,19 @@ def _cluster_runner(args, opts):
     return lambda total: ClusterRunner(args.scheduler, args.certs, opts.jobs, opts.sandbox)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command's options; the defaults of grade's come from grading.options.Options."""
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_grading(sub, Options())
+    _add_gradebook_and_cluster(sub)
+    _add_tools(sub)
+    _add_hub(sub)
+    return parser
 
+
+def _add_grading(sub, defaults: Options) -> None:
+    """Release and grade (the batch's options, their defaults from Options)."""
     p = sub.add_parser("release", help="regenerate lessons/ from solutions/ (nbgrader generate_assignment)")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     p.add_argument("--dest", type=Path, default=course.LESSONS, help="output folder (default: lessons/)")
@@ -38,18 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="folder for grades.csv, grades.json and feedback/")
     p.add_argument("--assignment", action="append", dest="assignments",
                    help="grade only this assignment (repeatable; default: every one handed in)")
-    p.add_argument("--mode", choices=["fast", "full"], default="fast",
-                   help="COURSE_MODE for the students' kernels (default: fast, as the accuracy bars of CI)")
-    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--mode", choices=["fast", "full"], default=defaults.mode,
+                   help="COURSE_MODE for the students' kernels (default: %(default)s, as the accuracy bars of CI)")
+    p.add_argument("--jobs", type=int, default=defaults.jobs, help="submissions graded at once (default %(default)s)")
     p.add_argument("--force", action="store_true", help="regrade what an earlier run already graded")
     p.add_argument("--roster", type=Path, help="CSV with a student_id column: every student gets a row")
-    p.add_argument("--timeout", type=int, default=1800, help="seconds allowed per notebook (default 1800)")
-    p.add_argument("--cell-timeout", type=int, default=600, help="the most seconds any cell may run (default 600); with the "
+    p.add_argument("--timeout", type=int, default=defaults.timeout, help="seconds allowed per notebook (default %(default)s)")
+    p.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="the most seconds any cell may run (default %(default)s); with the "
                    "canary, each cell gets max(30, 10 × the reference's time for it), up to this")
-    p.add_argument("--sandbox", choices=["auto", "on", "off"], default="auto",
+    p.add_argument("--sandbox", choices=["auto", "on", "off"], default=defaults.sandbox,
                    help="isolate student kernels (auto: when running as root; off: warn loudly)")
-    p.add_argument("--mem-mb", type=int, default=4096, help="memory (address space) cap per kernel, MiB")
-    p.add_argument("--nproc", type=int, default=256, help="process/thread cap per kernel")
+    p.add_argument("--mem-mb", type=int, default=defaults.mem_mb, help="memory (address space) cap per kernel, MiB (default %(default)s)")
+    p.add_argument("--nproc", type=int, default=defaults.nproc, help="process/thread cap per kernel (default %(default)s)")
     p.add_argument("--db", metavar="URL", help="the course gradebook, any SQLAlchemy URL (default: $COURSE_DB_URL, "
                    "else CourseDirectory.db_url of the course config, else gradebook.db in the course folder)")
     p.add_argument("--course-dir", type=Path, help="the course folder of nbgrader's formgrader, which gets "
@@ -62,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="do not grade the reference solution first (the canary stops a batch whose environment "
                         "is broken, and sets each cell's time limit from the reference's)")
 
+
+def _add_gradebook_and_cluster(sub) -> None:
+    """Export, and the Dask cluster's commands."""
     p = sub.add_parser("export", help="final grades (manual points included) from the course gradebook")
     p.add_argument("--format", choices=["nbgrader", "canvas"], default="nbgrader",
                    help="nbgrader: nbgrader's CSV, a row per student × assignment; canvas: a Canvas gradebook import, "
@@ -90,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slots", type=int, default=os.cpu_count() or 1, help="jobs graded at once (default: the cores)")
     p.add_argument("--name", help="the worker's name in the cluster")
 
+
+def _add_tools(sub) -> None:
+    """The reports, and the notebooks' own tools."""
     p = sub.add_parser("report", help="class report of a graded batch: OUT/report/index.html, with figures")
     p.add_argument("out", type=Path, help="the --out folder of a grade run (reads grades.json and autograded/)")
 
@@ -109,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dest", type=Path, help="output folder, laid out like solutions/")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
 
+
+def _add_hub(sub) -> None:
+    """A class on JupyterHub."""
     p = sub.add_parser("hub", help="a class on JupyterHub: setup (exchange, course folder, permissions), users "
                        "ROSTER (Unix accounts), release ASSIGNMENT (to the exchange), service (autograde on submit)")
     hsub = p.add_subparsers(dest="hub_command", required=True)
@@ -127,98 +146,120 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the exchange (default 2)")
     h = hsub.add_parser("restore", help="put back the checkout's modes that setup changed")
 
-    args = parser.parse_args(argv)
-    if args.command == "hub":
-        return _hub(args)
-    if args.command == "release":
-        from autograder.authoring.release import release
 
-        for path in release(dest=args.dest, aids=args.assignments or None):
-            print(f"released {path}")
+def _release(args, parser) -> int:
+    from autograder.authoring.release import release
+
+    for path in release(dest=args.dest, aids=args.assignments or None):
+        print(f"released {path}")
+    return 0
+
+
+def _grade(args, parser) -> int:
+    from autograder.grading.canary import BatchStopped
+    from autograder.grading.grade import grade
+
+    opts = Options(mode=args.mode, timeout=args.timeout, cell_timeout=args.cell_timeout, jobs=max(1, args.jobs),
+                   force=args.force, sandbox=args.sandbox, mem_mb=args.mem_mb, nproc=args.nproc,
+                   canary=args.canary, db_url=args.db, course_dir=args.course_dir)
+    runner = _cluster_runner(args, opts) if args.scheduler else None  # None: grading slots on this machine
+    submissions = args.submissions
+    if args.from_zip:
+        if submissions:
+            parser.error("give either SUBMISSIONS_DIR or --from-zip, not both")
+        submissions = _unzip(args)
+    elif not submissions:
+        parser.error("grade needs SUBMISSIONS_DIR or --from-zip ZIP")
+    try:
+        grade(submissions, args.out, aids=args.assignments, opts=opts, roster=args.roster, runner=runner)
+    except BatchStopped as stop:
+        print(f"\n{stop}\n\n{stop.help}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _export(args, parser) -> int:
+    from autograder.gradebook.export import export
+    from autograder.gradebook.merge import course_db_url
+
+    out = export(course_db_url(args.db), args.format, args.out or Path(f"grades-{args.format}.csv"), args.assignments)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cluster(args, parser) -> int:
+    from autograder.cluster import commands
+    from autograder.cluster.certs import make_certs
+
+    if args.cluster_command == "certs":
+        for path in make_certs(args.dir, args.hosts).values():
+            print(f"wrote {path}")
         return 0
-    if args.command == "grade":
-        from autograder.grading.canary import BatchStopped
-        from autograder.grading.grade import Options, grade
-
-        opts = Options(mode=args.mode, timeout=args.timeout, cell_timeout=args.cell_timeout, jobs=max(1, args.jobs),
-                       force=args.force, sandbox=args.sandbox, mem_mb=args.mem_mb, nproc=args.nproc,
-                       canary=args.canary, db_url=args.db, course_dir=args.course_dir)
-        runner = _cluster_runner(args, opts) if args.scheduler else None  # None: grading slots on this machine
-        submissions = args.submissions
-        if args.from_zip:
-            if submissions:
-                parser.error("give either SUBMISSIONS_DIR or --from-zip, not both")
-            submissions = _unzip(args)
-        elif not submissions:
-            parser.error("grade needs SUBMISSIONS_DIR or --from-zip ZIP")
-        try:
-            grade(submissions, args.out, aids=args.assignments, opts=opts, roster=args.roster, runner=runner)
-        except BatchStopped as stop:
-            print(f"\n{stop}\n\n{stop.help}", file=sys.stderr)
-            return 2
-        return 0
-    if args.command == "export":
-        from autograder.gradebook.export import export
-        from autograder.gradebook.merge import course_db_url
-
-        out = export(course_db_url(args.db), args.format, args.out or Path(f"grades-{args.format}.csv"),
-                     args.assignments)
-        print(f"wrote {out}")
-        return 0
-    if args.command == "cluster":
-        from autograder.cluster import commands
-        from autograder.cluster.certs import make_certs
-
-        if args.cluster_command == "certs":
-            for path in make_certs(args.dir, args.hosts).values():
-                print(f"wrote {path}")
-            return 0
-        commands.exec_argv(commands.scheduler_argv(args.certs, args.host, args.port), args.certs, "scheduler")
-    if args.command == "worker":
-        from autograder.cluster import commands
-
-        commands.exec_argv(commands.worker_argv(args.scheduler, args.certs, args.slots, args.name), args.certs, "worker")
-    if args.command == "report":
-        from autograder.reporting.report import write_report
-
-        print(f"wrote {write_report(args.out)}")
-        return 0
-    if args.command == "similarity":
-        from autograder.reporting.similarity import write_similarity
-
-        print(f"wrote {write_similarity(args.out)}")
-        return 0
-    if args.command == "check":
-        from autograder.authoring.check import check
-
-        return check(args.notebook, mode=args.mode)
-    if args.command == "execute":
-        from autograder.authoring.runner import execute_in_place
-
-        for aid in args.assignments or course.assignments():
-            path = course.SOLUTIONS / aid / f"{aid}.ipynb"
-            print(f"executing {path} ...", flush=True)
-            execute_in_place(path)
-        return 0
-    if args.command == "solved":
-        import nbformat
-        from nbgrader.preprocessors import ClearHiddenTests
-
-        for aid in args.assignments or course.assignments():
-            nb = nbformat.read(course.SOLUTIONS / aid / f"{aid}.ipynb", as_version=4)
-            nb, _ = ClearHiddenTests().preprocess(nb, {})
-            for cell in nb.cells:
-                if cell.cell_type == "code":
-                    cell.outputs, cell.execution_count = [], None
-            out = args.dest / aid / f"{aid}.ipynb"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, out)
-            print(f"wrote {out}")
-        return 0
+    commands.exec_argv(commands.scheduler_argv(args.certs, args.host, args.port), args.certs, "scheduler")
     return 2
 
 
-def _hub(args) -> int:
+def _worker(args, parser) -> int:
+    from autograder.cluster import commands
+
+    commands.exec_argv(commands.worker_argv(args.scheduler, args.certs, args.slots, args.name), args.certs, "worker")
+    return 2
+
+
+def _report(args, parser) -> int:
+    from autograder.reporting.report import write_report
+
+    print(f"wrote {write_report(args.out)}")
+    return 0
+
+
+def _similarity(args, parser) -> int:
+    from autograder.reporting.similarity import write_similarity
+
+    print(f"wrote {write_similarity(args.out)}")
+    return 0
+
+
+def _check(args, parser) -> int:
+    from autograder.authoring.check import check
+
+    return check(args.notebook, mode=args.mode)
+
+
+def _execute(args, parser) -> int:
+    from autograder.authoring.runner import execute_in_place
+
+    for aid in args.assignments or course.assignments():
+        path = course.SOLUTIONS / aid / f"{aid}.ipynb"
+        print(f"executing {path} ...", flush=True)
+        execute_in_place(path)
+    return 0
+
+
+def _solved(args, parser) -> int:
+    import nbformat
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    for aid in args.assignments or course.assignments():
+        nb = nbformat.read(course.SOLUTIONS / aid / f"{aid}.ipynb", as_version=4)
+        nb, _ = ClearHiddenTests().preprocess(nb, {})
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        out = args.dest / aid / f"{aid}.ipynb"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, out)
+        print(f"wrote {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command](args, parser)
+
+
+def _hub(args, parser) -> int:
     from autograder.hub.layout import Layout
 
     layout = Layout()
@@ -261,6 +302,11 @@ def _unzip(args) -> Path:
     result = unpack_zip(args.from_zip, dest, args.names, roster, args.assignments or course.assignments())
     print("\n".join(result.summary()), flush=True)
     return dest
+
+
+COMMANDS = {"release": _release, "grade": _grade, "export": _export, "cluster": _cluster, "worker": _worker,
+            "report": _report, "similarity": _similarity, "check": _check, "execute": _execute, "solved": _solved,
+            "hub": _hub}
 
 
 if __name__ == "__main__":

@@ -43,28 +43,13 @@ import nbformat
 
 from autograder import course
 from autograder.grading.canary import KERNEL_HELP, MIDWAY_HELP, BatchStopped, release_digest
+from autograder.grading.options import Options
 from autograder.grading.runners import Job, LocalRunner, Runner, RunnerFactory
 from autograder.authoring.release import release_template
 
 CSV_FIELDS = ["student_id", "assignment", "score", "max_score", "auto_score", "auto_max_score",
               "manual_pending", "status"]
 RESULT_VERSION = 2
-
-
-@dataclass
-class Options:
-    mode: str = "fast"
-    timeout: int = 1800          # seconds per notebook
-    cell_timeout: int = 600      # seconds per cell
-    jobs: int = 1
-    force: bool = False
-    sandbox: str = "auto"        # auto | on | off
-    mem_mb: int = 4096
-    nproc: int = 256
-    uid_base: int = 61000        # job uids are claimed from here on (autograder.sandbox.kernel.claim_uids)
-    canary: bool = True          # grade the reference solution first; stop if it loses points
-    db_url: str | None = None    # the course gradebook (None: autograder.gradebook.merge.course_db_url)
-    course_dir: Path | None = None  # where autograded/ and feedback/ go for the formgrader (None: the course's)
 
 
 @dataclass
@@ -206,13 +191,7 @@ class Grader:
             row.status = f"ungradable: {problem}"
             self._save(row)
             return row
-        from autograder.grading.screen import restore_metadata, structure, student_code, tampering
-
-        released = nbformat.read(self.template / "release" / aid / f"{aid}.ipynb", as_version=4)
-        checks = structure(nb, released)
-        checks.tampering = tampering(student_code(nb, released))
-        restore_metadata(nb, released)
-        nb.metadata["kernelspec"] = released.metadata.get("kernelspec", nb.metadata.get("kernelspec"))
+        checks = self._screen(nb, aid)
         row.notes += checks.notes
         start = time.monotonic()
         if self.stopped:
@@ -234,29 +213,21 @@ class Grader:
             self.stopped = (f"{sid} {aid}: cell {first['index']} (released code, before any of the student's) "
                             f"raised {first['ename']}: {first['evalue']}")
             raise BatchStopped(self.stopped, MIDWAY_HELP)
-        cells = result["grades"]
-        for g in cells:
-            if g["cell"] in checks.deleted_tests:
-                g.update(score=0.0, auto_score=0.0, needs_manual_grade=False)
-        row.cells = cells
-        row.comments = result.get("comments", [])
-        row.score = sum(g["score"] for g in cells)
-        row.auto_score = sum(g["auto_score"] or 0.0 for g in cells if not g["needs_manual_grade"])
-        row.manual_pending = sum(g["max_score"] for g in cells if g["needs_manual_grade"])
-        if result.get("crashes"):
-            row.notes.append("kernel died in: " + ", ".join(result["crashes"]) + " (restarted, later exercises graded)")
-        if checks.deleted_tests:
-            row.status = "tampered: deleted test cell " + ", ".join(checks.deleted_tests) + " (scored 0)"
-        elif checks.tampering or result.get("tampered") or result.get("lied"):
-            found = checks.tampering + [f"changed the test's names while it ran (in {ex})" for ex in result.get("tampered", [])]
-            found += result.get("lied", [])
-            row.status = "tampered: " + "; ".join(found[:3])
-        elif result.get("timeouts"):
-            row.status = "timeout in " + ", ".join(result["timeouts"])
-        elif not result.get("feedback_ok", True):
-            row.status = f"graded (feedback failed: {result.get('feedback_error', '')})"
+        fill_row(row, result, checks)
         self._save(row)
         return row
+
+    def _screen(self, nb, aid: str):
+        """Read the submission as data against the release (autograder.grading.screen): what
+        it deleted, edited or tampered with; give it the release's metadata and kernel."""
+        from autograder.grading.screen import restore_metadata, structure, student_code, tampering
+
+        released = nbformat.read(self.template / "release" / aid / f"{aid}.ipynb", as_version=4)
+        checks = structure(nb, released)
+        checks.tampering = tampering(student_code(nb, released))
+        restore_metadata(nb, released)
+        nb.metadata["kernelspec"] = released.metadata.get("kernelspec", nb.metadata.get("kernelspec"))
+        return checks
 
     def _record(self, row: Row) -> None:
         """Merge a graded row into the course gradebook and put its executed notebook and
@@ -369,6 +340,24 @@ class Grader:
                   f"{row.student_id:<16} {row.assignment:<26} {row.score:>5g} / {row.max_score:<4g} {row.status}{manual}",
                   file=self.stream, flush=True)
 
+    def _job(self, pair: tuple[str, str], total: int) -> Row | None:
+        """Grade and record one (student, assignment); None once the batch has stopped."""
+        if self.stopped:
+            return None
+        try:
+            row = self.grade_one(*pair)
+            self._record(row)
+        except BatchStopped:
+            return None
+        except Exception as err:  # the batch goes on, and the row says why
+            total_pts, auto_pts = self.points.get(pair[1], (0.0, 0.0))
+            row = Row(pair[0], pair[1], max_score=total_pts, auto_max_score=auto_pts,
+                      status=f"ungradable: grader error ({type(err).__name__}: {str(err)[:150]})")
+        self._report(row, total)
+        if self.on_row is not None:
+            self.on_row(row)
+        return row
+
     def run(self) -> list[Row]:
         self.out.mkdir(parents=True, exist_ok=True)
         from autograder.grading import scratch
@@ -400,25 +389,8 @@ class Grader:
                   f"job(s), {self.isolation()}, {self.opts.mode} mode.",
                   file=self.stream, flush=True)
 
-            def job(pair):
-                if self.stopped:
-                    return None
-                try:
-                    row = self.grade_one(*pair)
-                    self._record(row)
-                except BatchStopped:
-                    return None
-                except Exception as err:  # the batch goes on, and the row says why
-                    total_pts, auto_pts = self.points.get(pair[1], (0.0, 0.0))
-                    row = Row(pair[0], pair[1], max_score=total_pts, auto_max_score=auto_pts,
-                              status=f"ungradable: grader error ({type(err).__name__}: {str(err)[:150]})")
-                self._report(row, total)
-                if self.on_row is not None:
-                    self.on_row(row)
-                return row
-
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-                rows = list(pool.map(job, pairs))
+                rows = list(pool.map(lambda pair: self._job(pair, total), pairs))
             if self.stopped:
                 done = sum(r is not None for r in rows)
                 raise BatchStopped(f"grading stopped: {self.stopped}\n{done} of {total} jobs had finished; "
@@ -432,6 +404,32 @@ class Grader:
             workroot_held.close()
         write_results(rows, self.out)
         return rows
+
+
+def fill_row(row: Row, result: dict, checks) -> None:
+    """A graded job's row: points per cell (a deleted test cell scores 0), totals, notes, and
+    the status that asks an instructor to look (tampered, timeout, feedback failed)."""
+    cells = result["grades"]
+    for g in cells:
+        if g["cell"] in checks.deleted_tests:
+            g.update(score=0.0, auto_score=0.0, needs_manual_grade=False)
+    row.cells = cells
+    row.comments = result.get("comments", [])
+    row.score = sum(g["score"] for g in cells)
+    row.auto_score = sum(g["auto_score"] or 0.0 for g in cells if not g["needs_manual_grade"])
+    row.manual_pending = sum(g["max_score"] for g in cells if g["needs_manual_grade"])
+    if result.get("crashes"):
+        row.notes.append("kernel died in: " + ", ".join(result["crashes"]) + " (restarted, later exercises graded)")
+    if checks.deleted_tests:
+        row.status = "tampered: deleted test cell " + ", ".join(checks.deleted_tests) + " (scored 0)"
+    elif checks.tampering or result.get("tampered") or result.get("lied"):
+        found = checks.tampering + [f"changed the test's names while it ran (in {ex})" for ex in result.get("tampered", [])]
+        found += result.get("lied", [])
+        row.status = "tampered: " + "; ".join(found[:3])
+    elif result.get("timeouts"):
+        row.status = "timeout in " + ", ".join(result["timeouts"])
+    elif not result.get("feedback_ok", True):
+        row.status = f"graded (feedback failed: {result.get('feedback_error', '')})"
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:

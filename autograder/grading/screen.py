@@ -298,6 +298,39 @@ def _lying_objects(tree) -> list[str]:
     return found
 
 
+def _target_hits(t, protected: set[str], bindings, patchable: set[str]) -> list[str]:
+    """What an assignment's target rebinds (``globals()['np'] = …``) or patches (``np.isclose = …``)."""
+    out = []
+    if (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Call) and isinstance(t.value.func, ast.Name)
+            and t.value.func.id in ("globals", "vars") and isinstance(t.slice, ast.Constant)
+            and t.slice.value in protected):
+        out.append(f"rebinds {t.slice.value} ({t.value.func.id}()[...])")
+    if isinstance(t, (ast.Attribute, ast.Subscript)):
+        root = _root_name(t)
+        if (root in patchable or root == "get_ipython"
+                or (isinstance(t, ast.Attribute) and (t.attr in SUSPECT_ATTRS or root in bindings))):
+            out.append(f"patches {_dotted(t)}")
+    return out
+
+
+def _use_hits(node) -> list[str]:
+    """Dynamic code, IPython's history, and imports that reach the caller or the grader."""
+    out = []
+    if isinstance(node, ast.Call):
+        fn = node.func
+        # Only the builtins themselves: model.compile() and friends are ordinary methods.
+        if isinstance(fn, ast.Name) and fn.id in DYNAMIC:
+            out.append(f"uses {fn.id}()")
+        if isinstance(fn, ast.Attribute) and fn.attr in ("reload", "import_module"):
+            out.append(f"uses {_dotted(fn)}()")
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in HISTORY:
+        out.append(f"reads IPython's history ({node.id})")
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        out += [f"imports {mod}" for mod in mods if mod.split(".")[0] in SUSPECT_IMPORTS]
+    return out
+
+
 def tampering(cells: list[tuple[str, str]], bindings: dict[str, set[str]] | None = None) -> list[str]:
     """What in the student's code tries to change grading; empty if nothing.
 
@@ -333,32 +366,13 @@ def tampering(cells: list[tuple[str, str]], bindings: dict[str, set[str]] | None
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
                 targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for t in targets:
-                if (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Call) and isinstance(t.value.func, ast.Name)
-                        and t.value.func.id in ("globals", "vars") and isinstance(t.slice, ast.Constant)
-                        and t.slice.value in protected):
-                    hit(label, f"rebinds {t.slice.value} ({t.value.func.id}()[...])")
-                if isinstance(t, (ast.Attribute, ast.Subscript)):
-                    root = _root_name(t)
-                    if (root in patchable or root == "get_ipython"
-                            or (isinstance(t, ast.Attribute) and (t.attr in SUSPECT_ATTRS or root in bindings))):
-                        hit(label, f"patches {_dotted(t)}")
+                for what in _target_hits(t, protected, bindings, patchable):
+                    hit(label, what)
             if isinstance(node, ast.Attribute) and node.attr in SUSPECT_ATTRS:
                 if not any(f.startswith(f"patches {_dotted(node)} ") for f in found):
                     hit(label, f"touches {_dotted(node)}")
-            if isinstance(node, ast.Call):
-                fn = node.func
-                # Only the builtins themselves: model.compile() and friends are ordinary methods.
-                if isinstance(fn, ast.Name) and fn.id in DYNAMIC:
-                    hit(label, f"uses {fn.id}()")
-                if isinstance(fn, ast.Attribute) and fn.attr in ("reload", "import_module"):
-                    hit(label, f"uses {_dotted(fn)}()")
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in HISTORY:
-                hit(label, f"reads IPython's history ({node.id})")
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-                for mod in mods:
-                    if mod.split(".")[0] in SUSPECT_IMPORTS:
-                        hit(label, f"imports {mod}")
+            for what in _use_hits(node):
+                hit(label, what)
     return found
 
 
