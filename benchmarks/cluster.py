@@ -4,7 +4,7 @@
 
 The same batch of honest notebooks (the reference solutions, ``--students`` copies of each
 assignment), graded with ``--force --no-canary`` four ways: the local pool (``--jobs 2``),
-and through a real TLS Dask cluster on loopback (tests/daskcluster.py: a scheduler and
+and through a real TLS Dask cluster on loopback (testbed/daskcluster.py: a scheduler and
 workers each from its own copy of the course) with 1 worker × 1 slot, 1 worker × 2 slots
 and 2 workers × 1 slot. Prints notebooks per minute and the per-job overhead Dask adds
 (the time difference against the local pool with as many slots, divided by the jobs).
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=[a for a in course.assignments() if a[:2] in {"01", "02", "03", "04", "05"}])
     args = parser.parse_args(argv)
     from autograder.cluster.certs import make_certs
-    from tests.daskcluster import Cluster, copy_course  # maintainers run this from the repository
+    from testbed.daskcluster import Cluster, copy_course  # maintainers run this from the repository
 
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
         root = Path(tmp)

@@ -6,7 +6,7 @@ Releases the assignment into a throwaway template gradebook, as ``grade`` does, 
 merges ``--jobs`` graded jobs (a new student each, every grade cell scored, a comment per
 solution cell) into a fresh course gradebook, and again (the regrade of the same students),
 on SQLite (a file in a temp dir) and on PostgreSQL (Debian's, started as a throwaway
-server by tests/pgserver.py on a Unix socket). Prints the median and 95th percentile of
+server by testbed/pgserver.py on a Unix socket). Prints the median and 95th percentile of
 the seconds per merge: the cost the grading parent adds to each job.
 """
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--assignment", default="01_pixels")
     args = parser.parse_args(argv)
-    from tests.pgserver import PgServer  # the tests' throwaway PostgreSQL (maintainers run this from the repo)
+    from testbed.pgserver import PgServer  # the tests' throwaway PostgreSQL (maintainers run this from the repo)
 
     print(f"Gradebook merge cost, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
           f"{platform.node() or 'this machine'}: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "

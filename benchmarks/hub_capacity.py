@@ -2,7 +2,7 @@
 
     sudo .venv/bin/python -m benchmarks.hub_capacity [--k 1 5 10 20] [--latency]
 
-For each K: a real hub (tests/hubclass.py: temp root, K real accounts, removed afterwards)
+For each K: a real hub (testbed/hubclass.py: temp root, K real accounts, removed afterwards)
 starts K student servers through its REST API, then every student's server runs lesson 01
 (the reference code, fast mode, TensorFlow imported first) in a kernel of its own, all at the
 same time, through the Jupyter kernel protocol (websockets, through the hub's proxy). Measured:
@@ -35,9 +35,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
-from hubclass import HubClass  # noqa: E402
+from testbed.hubclass import HubClass  # noqa: E402
 
 AID = "01_pixels"
 

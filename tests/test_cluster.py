@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import LESSONS, REPO, SOLUTIONS, notebook
-from daskcluster import Cluster, copy_course
+from testbed.daskcluster import Cluster, copy_course
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workers sandbox student code, which needs root")
 

@@ -4,7 +4,7 @@ Jupyter server with nbgrader's extension) lists every submission and takes a man
 that a forced regrade keeps; two grade processes write one PostgreSQL database at once; a
 database outage mid-batch is retried, or stops the batch cleanly for a rerun to finish.
 
-PostgreSQL is Debian's, started by tests/pgserver.py as an unprivileged user on a Unix
+PostgreSQL is Debian's, started by testbed/pgserver.py as an unprivileged user on a Unix
 socket in a temp dir, and stopped by PID."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from nbgrader.api import Gradebook
 from sqlalchemy import text
 
 from conftest import LESSONS, REPO, SOLUTIONS, notebook, run_autograder
-from pgserver import pg_server_fixture
+from testbed.pgserver import pg_server_fixture
 
 pg = pytest.fixture(scope="module")(pg_server_fixture)
 

@@ -1,6 +1,6 @@
 """A class on a real JupyterHub (hub/jupyterhub_config.py), with real Unix accounts.
 
-One hub serves the whole module (tests/hubclass.py): ``hub setup`` in a temp root, 7 students
+One hub serves the whole module (testbed/hubclass.py): ``hub setup`` in a temp root, 7 students
 and an instructor made by ``hub users``, lesson 01 released through nbgrader's exchange with a
 due date already past, then ``jupyterhub`` with its proxy and the autograde service on free
 loopback ports; everything is stopped by PID and the accounts are removed at the end.
@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from conftest import LESSONS, REPO, SOLUTIONS, marked_lines, notebook
-from hubclass import HubClass
+from testbed.hubclass import HubClass
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the hub runs as root: PAM, real accounts, the sandbox")
 

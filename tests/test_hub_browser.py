@@ -1,6 +1,6 @@
 """The class on JupyterHub, end to end in a real browser (Debian's chromium, Playwright).
 
-A hub of its own (tests/hubclass.py: temp root, real accounts made by ``hub users`` and removed
+A hub of its own (testbed/hubclass.py: temp root, real accounts made by ``hub users`` and removed
 after, lesson 01 released, stopped by PID). Then, as people would:
 
 1. student 1 logs in, opens Nbgrader ▸ Assignment List, fetches lesson 01, opens it from the
@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from hubclass import HubClass
+from testbed.hubclass import HubClass
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the hub runs as root: PAM, real accounts, the sandbox")
 

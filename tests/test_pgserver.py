@@ -1,4 +1,4 @@
-"""tests/pgserver.py: a real PostgreSQL server started, restarted and stopped by PID."""
+"""testbed/pgserver.py: a real PostgreSQL server started, restarted and stopped by PID."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import pytest
 import sqlalchemy as sa
 
-import pgserver
-from pgserver import PgServer, pg_server_fixture
+from testbed import pgserver
+from testbed.pgserver import PgServer, pg_server_fixture
 
 pg_server = pytest.fixture(pg_server_fixture)
 

@@ -18,7 +18,7 @@ Usage::
 
 As a pytest fixture (in a test module or conftest.py)::
 
-    from pgserver import pg_server_fixture
+    from testbed.pgserver import pg_server_fixture
     pg_server = pytest.fixture(scope="session")(pg_server_fixture)
 
 If the PostgreSQL binaries are missing this raises RuntimeError (never a skip: CI installs
