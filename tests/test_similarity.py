@@ -10,6 +10,7 @@ and whitespace changed, a print added), and a student who handed in the release 
 - independent correct solutions (every other pair) are not flagged;
 - two correct one-line normalize answers are not evidence, even when identical;
 - the release's code never matches, and the reference model does not in build_* cells;
+- a fingerprint never runs from one answer cell into the next;
 - ``python -m autograder similarity OUT`` writes private pages without JavaScript (and a
   screenshot of one side-by-side page, kept in test-artifacts/similarity/).
 """
@@ -81,13 +82,15 @@ def test_independent_solutions_are_not_flagged(planted, aid):
 
 
 def test_one_line_normalize_is_not_evidence(tmp_path):
-    """Two students whose only answer is the same correct one-line normalize: the cell matches,
-    but is too short to count, so the pair scores 0 and is not listed."""
+    """Two students whose only answer is the same correct one-line normalize, letter for letter:
+    the cell matches, but is too short to count, so the pair scores 0 and is not listed. (A
+    shorter one-liner, ``np.asarray(image).astype(np.float32) / 255``, is under one k-gram and
+    cannot match at all.)"""
     aid = _aid_with("normalize")
     released = batch.released_answers(aid)
-    ana, ben = (batch.fill(released["normalize"], f"return np.asarray(image).astype(np.float32) / {x}\n")
-                for x in ("255", "255.0"))
-    batch.write_batch(tmp_path, aid, {"ana": {**released, "normalize": ana}, "ben": {**released, "normalize": ben}})
+    one_line = batch.fill(released["normalize"], "return np.asarray(image, dtype=np.float32) / np.float32(255.0)\n")
+    batch.write_batch(tmp_path, aid, {"ana": {**released, "normalize": one_line},
+                                      "ben": {**released, "normalize": one_line}})
     [result] = gather(tmp_path)
     [pair] = result.pairs
     [cell] = [c for c in pair.cells if c.grade_id == "normalize"]
@@ -114,6 +117,26 @@ def test_release_boilerplate_never_matches(planted, tmp_path):
     [result] = gather(tmp_path)
     [cell] = [c for c in result.pairs[0].cells if c.grade_id == "build_lenet"]
     assert cell.matched == 0, "the given lines of build_lenet matched"
+
+
+def test_fingerprints_stay_in_their_cell(tmp_path):
+    """Two independent answers (loops vs sliding_window_view) that end max_pool the same short way
+    (``return out``) and start average_pool the same short way (``stride = stride or size``):
+    each is shorter than a k-gram, so within each cell nothing matches. Fingerprints that ran on
+    from max_pool into average_pool (over the given signature between them) would match."""
+    aid = "04_pooling"
+    students = batch.independent_students(aid)
+    ana, ben = dict(students["alt0"]), dict(students["alt1"])
+    ana["max_pool"] = ana["max_pool"].replace("return out[..., 0] if image.ndim == 2 else out", "return out")
+    ben["max_pool"] = ben["max_pool"].replace("return windows.max(axis=(-2, -1))",
+                                              "out = windows.max(axis=(-2, -1))\n    return out")
+    ben["average_pool"] = ben["average_pool"].replace("stride = size if stride is None else stride",
+                                                      "stride = stride or size")
+    assert ana["max_pool"].rstrip().endswith("return out") and ben["max_pool"].rstrip().endswith("return out")
+    assert "stride = stride or size" in ana["average_pool"] and "stride = stride or size" in ben["average_pool"]
+    batch.write_batch(tmp_path, aid, {"ana": ana, "ben": ben})
+    [result] = gather(tmp_path)
+    assert [(c.grade_id, c.matched) for c in result.pairs[0].cells] == [("max_pool", 0), ("average_pool", 0)]
 
 
 def test_spec_transcriptions_are_discounted(tmp_path):

@@ -19,7 +19,8 @@ How two students are compared, per assignment:
   the same batch gives the same scores on every run.
 - **The release is boilerplate.** Every k-gram of every code cell of the released notebook
   (signatures, docstrings, given code, visible tests) is removed from the students'
-  fingerprints before comparing, so nothing the release gives can match.
+  fingerprints before comparing, and so is every k-gram that reaches into a line the release
+  gives (half signature, half the student's first line), so nothing the release gives can match.
 - **Spec transcriptions are discounted against the reference.** In cells whose grade id
   starts with ``build_`` (the Keras model functions, whose docstring spells out each layer)
   every k-gram of the reference solutions of those cells is boilerplate too: two students
@@ -201,13 +202,18 @@ def all_hashes(code: str) -> np.ndarray:
     return np.unique(kgram_hashes(filtered))
 
 
-def fingerprint(code: str, boilerplate: np.ndarray) -> Fingerprint:
-    """copydetect's fingerprint of one cell (filter, winnow), boilerplate k-grams removed."""
+def fingerprint(code: str, boilerplate: np.ndarray, given: list[bool] | None = None) -> Fingerprint:
+    """copydetect's fingerprint of one cell (filter, winnow), without the boilerplate k-grams and
+    without any k-gram that reaches into a ``given`` line (one flag per line of ``code``): a
+    k-gram half given signature, half a student's first line would make a short line look long."""
     filtered, offsets = filter_code(code, "cell.py", "python")
     hashes = kgram_hashes(filtered)
     if len(hashes):
         hashes, idx = winnow(hashes, GUARANTEE - NOISE + 1, remove_duplicates=False)
         keep = ~np.isin(hashes, boilerplate)
+        if given is not None and any(given):
+            in_given = np.concatenate([[0], np.cumsum(_given_chars(code, filtered, offsets, given))])
+            keep &= in_given[idx + NOISE] == in_given[idx]
         hashes, idx = hashes[keep], idx[keep]
     else:
         idx = np.array([], dtype=np.int64)
@@ -216,6 +222,17 @@ def fingerprint(code: str, boilerplate: np.ndarray) -> Fingerprint:
         hash_idx.setdefault(h, []).append(i)
     return Fingerprint(code, filtered, offsets, set(hash_idx), hash_idx, NOISE,
                        int(get_token_coverage(hash_idx, NOISE, len(filtered))))
+
+
+def _given_chars(code: str, filtered: str, offsets: np.ndarray, given: list[bool]) -> np.ndarray:
+    """Per character of the filtered code: does it come from a given line? (Filtered positions
+    map back to the code as copydetect's :func:`compare_files` maps its slices.)"""
+    pos = np.arange(len(filtered))
+    if len(offsets):
+        pos = pos + offsets[:, 1][np.clip(np.searchsorted(offsets[:, 0], pos), 0, len(offsets) - 1)]
+    starts = np.cumsum([0] + [len(line) for line in code.splitlines(keepends=True)])
+    lines = np.clip(np.searchsorted(starts, pos, side="right") - 1, 0, len(given) - 1)
+    return np.asarray(given, dtype=bool)[lines]
 
 
 def own_tokens(source: str, given: list[bool]) -> int:
@@ -296,7 +313,7 @@ def load_answers(out: Path, aid: str, students: list[str], release: Release) -> 
             src = SOLUTION_MARKERS.sub("", cells[gid])
             given = given_lines(src, release.given[gid])
             answers[sid][gid] = Answer(sid, gid, src, given, own_tokens(src, given),
-                                       fingerprint(src, release.boilerplate[gid]))
+                                       fingerprint(src, release.boilerplate[gid], given))
     return answers
 
 
