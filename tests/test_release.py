@@ -333,3 +333,24 @@ def test_colab_cells_name_the_configured_repository_and_no_placeholder(tmp_path,
     monkeypatch.setattr(course, "COURSE_REPO", "not a repository")
     with pytest.raises(ValueError, match="owner/name"):
         release(dest=tmp_path, aids=[aid])
+
+
+# Figures for everyone (issue 22, item 6): a screen reader reads a figure's alt text from its output's
+# metadata, {"image/png": {"alt": ...}}, as cnnkit.plotting.show writes it. Lessons 01-05 so far.
+ALT_TEXT_LESSONS = [aid for aid in ASSIGNMENTS if aid[:2] in {"01", "02", "03", "04", "05"}]
+
+
+@pytest.mark.parametrize("aid", ALT_TEXT_LESSONS)
+def test_every_figure_has_alt_text(aid):
+    missing, figures = [], 0
+    for cell in load(notebook(SOLUTIONS, aid))["cells"]:
+        for out in cell.get("outputs", []):
+            if "image/png" not in out.get("data", {}):
+                continue
+            figures += 1
+            alt = out.get("metadata", {}).get("image/png", {}).get("alt", "")
+            if len(alt) < 60 or alt.lstrip().startswith("<Figure"):
+                missing.append(f"cell {cell['id']}: {alt!r}")
+    assert figures, f"solutions/{aid} stores no figure: execute it (make solutions)"
+    assert not missing, (f"solutions/{aid}: figures without alt text; show them with cnnkit.plotting.show(fig, alt), "
+                         "saying what the figure shows, in words, with its key numbers:\n" + "\n".join(missing))
