@@ -214,3 +214,19 @@ def test_student_prose_carries_no_maintainers_remarks(aid):
                       for m in MAINTAINER_MARKERS.finditer(text)]
     assert not found, (f"lessons/{aid}: a maintainer's remark in the student's text (move it to a code "
                        "comment or docs/):\n" + "\n".join(found))
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_every_lesson_states_the_time_the_course_computes(aid):
+    """Issue 22: each lesson's time is computed the same way (autograder.authoring.times:
+    reading at 150 words/min, 10 minutes per graded exercise, full-mode training on two cores)."""
+    import nbformat
+
+    from autograder.authoring.times import TIME_LINE, parts, time_line
+
+    nb = nbformat.read(LESSONS / aid / f"{aid}.ipynb", as_version=4)
+    stated = TIME_LINE.search(nb.cells[0].source)
+    assert stated, f"{aid}: the title cell states no **Time:**"
+    expected = time_line(parts(nb, aid))
+    assert stated.group(0) == expected, f"{aid} states {stated.group(0)!r}; the course computes {expected!r}"
+    assert parts(nb, aid)["total"] <= 90, f"{aid} takes {parts(nb, aid)['total']} minutes, over the course's 90"

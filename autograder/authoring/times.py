@@ -1,0 +1,63 @@
+"""How long a lesson takes a beginner, computed the same way for every lesson.
+
+    python -m autograder.authoring.times      # the table, lesson by lesson
+
+A lesson's time is its reading (the words of its markdown cells at :data:`WORDS_PER_MINUTE`),
+plus :data:`MINUTES_PER_EXERCISE` for each graded exercise (autograded or written; optional
+ones are extra), plus its training in full mode on a 2-core CPU (:data:`TRAINING_MINUTES`,
+measured by ``benchmarks/training.py``), rounded up to 5 minutes. Each lesson's title cell
+states it (``**Time:** about N minutes: …``); tests/test_course_text.py holds them equal.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from autograder.notebook import meta
+
+WORDS_PER_MINUTE = 150
+MINUTES_PER_EXERCISE = 10
+#: Full-mode training on the 2-core course machine (docs/benchmarks.md: lesson 07 took 901 s in
+#: full mode, its three models together; lesson 08's LeNet 336 s).
+TRAINING_MINUTES = {"07_fashion_mnist_cnn": 15, "08_lenet": 6}
+TIME_LINE = re.compile(r"^\*\*Time:\*\*[^\n]*$", re.M)
+
+
+def parts(nb, aid: str) -> dict[str, int]:
+    """Minutes of reading, exercises and training, and their total rounded up to 5."""
+    words = sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    reading = math.ceil(words / WORDS_PER_MINUTE)
+    graded = sum(1 for c in nb.cells if meta(c).get("grade") and meta(c).get("points"))
+    exercises = graded * MINUTES_PER_EXERCISE
+    training = TRAINING_MINUTES.get(aid, 0)
+    total = 5 * math.ceil((reading + exercises + training) / 5)
+    return {"total": total, "reading": reading, "graded": graded, "exercises": exercises, "training": training}
+
+
+def time_line(p: dict[str, int]) -> str:
+    """The title cell's line that states the time."""
+    line = (f"**Time:** about {p['total']} minutes: {p['reading']} of reading, {p['exercises']} for the "
+            f"{p['graded']} graded exercises (10 each)")
+    if p["training"]:
+        line += f", {p['training']} of training in full mode on two CPU cores (a minute or two in fast mode)"
+    return line + "."
+
+
+def main() -> int:
+    import nbformat
+
+    from autograder import course
+
+    total = 0
+    for aid in course.assignments():
+        p = parts(nbformat.read(course.LESSONS / aid / f"{aid}.ipynb", as_version=4), aid)
+        total += p["total"]
+        print(f"{aid:<28} {p['total']:>3} min  (reading {p['reading']}, {p['graded']} exercises "
+              f"{p['exercises']}, training {p['training']})")
+    print(f"{'all lessons':<28} {total:>3} min  ({total / 60:.1f} h)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
