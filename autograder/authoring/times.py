@@ -1,6 +1,7 @@
 """How long a lesson takes a beginner, computed the same way for every lesson.
 
-    python -m autograder.authoring.times      # the table, lesson by lesson
+    python -m autograder.authoring.times           # the table, lesson by lesson
+    python -m autograder.authoring.times --write   # and state it in solutions/ (then make release)
 
 A lesson's time is its reading (the words of its markdown cells at :data:`WORDS_PER_MINUTE`),
 plus :data:`MINUTES_PER_EXERCISE` for each graded exercise (autograded or written; optional
@@ -44,13 +45,36 @@ def time_line(p: dict[str, int]) -> str:
     return line + "."
 
 
-def main() -> int:
+def write(aid: str) -> None:
+    """State the lesson's time in its solutions notebook's title cell (its own words count too)."""
+    import nbformat
+
+    from autograder import course
+    from autograder.authoring.release import release
+
+    path = course.SOLUTIONS / aid / f"{aid}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    released = nbformat.read(release(aids=[aid])[0], as_version=4)
+    for _ in range(3):  # the time line's own words are read too: settle
+        released.cells[0].source = nb.cells[0].source
+        line = time_line(parts(released, aid))
+        nb.cells[0].source = TIME_LINE.sub(line, nb.cells[0].source, count=1)
+    nbformat.write(nb, path)
+    release(aids=[aid])
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
     import nbformat
 
     from autograder import course
 
+    argv = sys.argv[1:] if argv is None else argv
     total = 0
     for aid in course.assignments():
+        if "--write" in argv:
+            write(aid)
         p = parts(nbformat.read(course.LESSONS / aid / f"{aid}.ipynb", as_version=4), aid)
         total += p["total"]
         print(f"{aid:<28} {p['total']:>3} min  (reading {p['reading']}, {p['graded']} exercises "
