@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from autograder import course
-from autograder.grading.options import Options
+from autograder.batch.options import Options
 
 
 def _cluster_runner(args, opts):
@@ -20,7 +20,7 @@ def _cluster_runner(args, opts):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Every command's options; the defaults of grade's come from grading.options.Options."""
+    """Every command's options; the defaults of grade's come from batch.options.Options."""
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_grading(sub, Options())
@@ -156,8 +156,8 @@ def _release(args, parser) -> int:
 
 
 def _grade(args, parser) -> int:
-    from autograder.grading.canary import BatchStopped
-    from autograder.grading.grade import grade
+    from autograder.batch.canary import BatchStopped
+    from autograder.batch.grade import grade
 
     opts = Options(mode=args.mode, timeout=args.timeout, cell_timeout=args.cell_timeout, jobs=max(1, args.jobs),
                    force=args.force, sandbox=args.sandbox, mem_mb=args.mem_mb, nproc=args.nproc,
@@ -295,7 +295,7 @@ def _hub(args, parser) -> int:
 def _unzip(args) -> Path:
     """Unpack ``--from-zip`` into OUT/submissions/ and say where every file went."""
     from autograder.gradebook.lms import unpack_zip
-    from autograder.grading.grade import read_roster_rows
+    from autograder.batch.grade import read_roster_rows
 
     roster = read_roster_rows(args.roster) if args.roster else None
     dest = args.out / "submissions"

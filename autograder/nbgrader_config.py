@@ -41,8 +41,8 @@ c.Execute.interrupt_on_timeout = True
 # it later). HideHiddenTestLines needs the hidden code, so it runs before ClearHiddenTests.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.grading.preprocessors.HideHiddenTestErrors",
-    "autograder.grading.preprocessors.HideHiddenTestLines",
+    "autograder.job.preprocessors.HideHiddenTestErrors",
+    "autograder.job.preprocessors.HideHiddenTestLines",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "nbgrader.preprocessors.ClearHiddenTests",
 ]

@@ -132,7 +132,7 @@ def release_imports(release) -> list[str]:
 def answer_names(release) -> list[str]:
     """The names the test cells read that no cell of the release binds but the student's:
     the answer functions (``normalize``) and variables (``mnist_table``). Whatever they hold
-    or return is made plain before a test reads it (autograder.grading.plain)."""
+    or return is made plain before a test reads it (autograder.job.plain)."""
     bound, read = set(BUILTIN_NAMES), []
     for cell, tree in _release_trees(release):
         for node in ast.walk(tree):

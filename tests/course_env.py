@@ -8,7 +8,7 @@ os.environ["COURSE_MODE"] = "fast"
 os.environ["FASHION_MNIST_NO_DOWNLOAD"] = "1"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 
-# The canary's cache (autograder/grading/canary.py) starts empty in every test session, so a run
+# The canary's cache (autograder/batch/canary.py) starts empty in every test session, so a run
 # never depends on what an earlier run on this machine left in ~/.cache.
 if "AUTOGRADER_CACHE" not in os.environ:
     import tempfile

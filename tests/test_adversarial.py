@@ -190,7 +190,7 @@ def test_jobs_1_gives_the_same_grades_and_a_killed_batch_resumes(corpus, tmp_pat
         if uid is not None and results.is_dir() and any(results.rglob("*.json")) and leftovers([uid]):
             break
         time.sleep(0.05)
-    workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "autograder.grading.worker"],
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "autograder.job.worker"],
                              capture_output=True, text=True).stdout.split()
     os.killpg(proc.pid, signal.SIGKILL)  # the grader's group: its workers run in sessions of their own
     proc.wait()

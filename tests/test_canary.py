@@ -1,4 +1,4 @@
-"""The canary (autograder/grading/canary.py): before grading anyone, the grader grades the
+"""The canary (autograder/batch/canary.py): before grading anyone, the grader grades the
 reference solution in the same sandbox and environment. A broken environment stops the
 batch with exit 2 and one line naming the assignment, cell and error, instead of handing
 the class zeros; a healthy batch grades as before, with cell time limits taken from the
@@ -189,7 +189,7 @@ def test_venv_symlinked_from_another_clone_grades_with_this_checkouts_package(tm
 
 # --- the pieces, without a kernel ----------------------------------------------------------------
 def test_limits_give_training_cells_the_time_they_need():
-    from autograder.grading import canary
+    from autograder.batch import canary
 
     per, other = canary.limits({"test_normalize": 0.4, "sha1:aaaa": 0.01, "train_cnn": 18.2, "sha1:big": 95.0}, 600)
     assert per["test_normalize"] == 30 and per["sha1:aaaa"] == 30       # the floor
@@ -200,7 +200,7 @@ def test_limits_give_training_cells_the_time_they_need():
 
 
 def test_failure_names_assignment_cell_and_error():
-    from autograder.grading import canary
+    from autograder.batch import canary
 
     grades = [{"auto_score": 0.0, "needs_manual_grade": False}, {"auto_score": None, "needs_manual_grade": True}]
     result = {"ok": True, "grades": grades, "timeouts": [], "crashes": [],
@@ -216,7 +216,7 @@ def test_failure_names_assignment_cell_and_error():
 
 
 def test_fingerprint_changes_with_the_environment(tmp_path, monkeypatch):
-    from autograder.grading import canary
+    from autograder.batch import canary
 
     site_dir = tmp_path / "site-packages"
     (site_dir / "scipy").mkdir(parents=True)
@@ -237,7 +237,7 @@ def test_fingerprint_changes_with_the_environment(tmp_path, monkeypatch):
 def test_an_error_in_released_code_before_any_student_code_blames_the_environment(tmp_path):
     """Mid-batch, a failure in a released cell that runs before any of the student's code
     (the imports, the data loading) stops the batch instead of scoring the student 0."""
-    from autograder.grading.worker import _executed
+    from autograder.job.worker import _executed
 
     source = nbformat.read(notebook(SOLUTIONS, "01_pixels"), as_version=4)
     src_path = tmp_path / "source.ipynb"

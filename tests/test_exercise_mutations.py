@@ -15,7 +15,7 @@ namespace holding numpy, the course's check helpers and a candidate implementati
   is right for square kernels only): the visible part passes, the whole cell must fail.
 
 The candidates here are independent of the notebooks' solution cells. They reach the test cells
-as the grader hands them over: through autograder.grading.plain.
+as the grader hands them over: through autograder.job.plain.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from autograder.grading.plain import Plain, answer_function
+from autograder.job.plain import Plain, answer_function
 from cnnkit.checks import passed, rel_error, shape_str
 from conftest import SOLUTIONS, cell_source, load, notebook
 
@@ -60,7 +60,7 @@ def cell(aid: str, test_id: str, visible_only: bool) -> str:
 
 def as_graded(candidate: dict) -> dict:
     """The candidate as the grader's guard hands it to the tests: functions return their results
-    made plain, variables are made plain (autograder.grading.plain). Right answers must keep their
+    made plain, variables are made plain (autograder.job.plain). Right answers must keep their
     marks and wrong ones their messages through it."""
     return {name: answer_function(PLAIN, name, value) if callable(value) else PLAIN(value, f"{name} is")
             for name, value in candidate.items()}

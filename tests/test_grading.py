@@ -159,13 +159,13 @@ def test_scratch_folders_of_dead_processes_are_swept_and_live_ones_kept(tmp_path
     """A grading process's scratch folder (copies of the release and of submissions) is held
     by a lock while the process lives; the next one removes those nobody holds (left by a
     grader killed outright), never a live one's, another user's, or one without a lock."""
-    from autograder.grading import scratch
+    from autograder.job import scratch
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(scratch.tempfile, "tempdir", None)  # read TMPDIR again
     mine, held = scratch.make()
     assert mine.parent == tmp_path and oct(mine.stat().st_mode & 0o777) == "0o700"
-    dead = subprocess.run([sys.executable, "-c", "from autograder.grading import scratch; print(scratch.make()[0])"],
+    dead = subprocess.run([sys.executable, "-c", "from autograder.job import scratch; print(scratch.make()[0])"],
                           cwd=REPO, capture_output=True, text=True, env=dict(os.environ, TMPDIR=str(tmp_path)))
     dead = Path(dead.stdout.strip())
     assert dead.is_dir(), "a process that ends leaves its folder, held by nobody"
@@ -188,7 +188,7 @@ def test_a_grading_worker_holds_its_slots_uid_while_it_lives(tmp_path, monkeypat
     """A worker inherits the lock on its slot's job uid: a grader killed outright lets go of
     its own hold at once, but no other batch can claim the uid (and then have its kernels
     killed by the old worker's sweep) until the worker has gone too."""
-    from autograder.grading.slots import _Worker
+    from autograder.job.slots import _Worker
     from autograder.sandbox import kernel as sandbox
 
     monkeypatch.setattr(sandbox, "UID_LOCKS", tmp_path / "locks")
@@ -335,13 +335,13 @@ def test_the_graders_private_folders_refuse_what_others_could_write(tmp_path):
 
 def test_feedback_exporter_keeps_compiled_templates_and_writes_the_same_page(tmp_path):
     """The grading worker's feedback exporter compiles nbconvert's templates and highlights a
-    given piece of code once per process (autograder.grading.feedback), and writes the same
+    given piece of code once per process (autograder.job.feedback), and writes the same
     page as nbconvert's HTMLExporter."""
     import nbformat
     from nbconvert.exporters import HTMLExporter
     from traitlets.config import Config
 
-    from autograder.grading import feedback
+    from autograder.job import feedback
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Exercise 1"),
                                          nbformat.v4.new_code_cell("print(1)", outputs=[
@@ -359,14 +359,14 @@ def test_feedback_exporter_keeps_compiled_templates_and_writes_the_same_page(tmp
     assert feedback.HIGHLIGHTED == highlighted, "the second page highlighted the same code again"
     assert first == second == plain
     worker_cfg = Config()
-    from autograder.grading import worker
+    from autograder.job import worker
 
     job = {"workspace": str(tmp_path), "assignment": "01_pixels", "cell_timeout": 30, "sandbox": False}
     src = tmp_path / "source" / "01_pixels"
     src.mkdir(parents=True)
     shutil.copy2(notebook(SOLUTIONS, "01_pixels"), src / "01_pixels.ipynb")
     worker._configure(worker_cfg, job)
-    assert worker_cfg.GenerateFeedback.exporter_class == "autograder.grading.feedback.FeedbackExporter"
+    assert worker_cfg.GenerateFeedback.exporter_class == "autograder.job.feedback.FeedbackExporter"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (CI runs as root)")

@@ -1,4 +1,4 @@
-"""autograder.grading.guard as a module, in a plain interpreter: installed into a real IPython
+"""autograder.job.guard as a module, in a plain interpreter: installed into a real IPython
 shell (no kernel), it undoes what student code patches or rebinds and makes the answers plain.
 Each case runs in a fresh Python (the guard patches sys.meta_path and builtins of its process).
 The same module runs inside the grader's kernels: tests/test_hostile.py grades through it."""
@@ -14,8 +14,8 @@ from conftest import REPO
 SCRIPT = r'''
 import json, sys
 from IPython.core.interactiveshell import InteractiveShell
-from autograder.grading import guard
-from autograder.grading.execute import PLAIN_SOURCE
+from autograder.job import guard
+from autograder.job.execute import PLAIN_SOURCE
 
 shell = InteractiveShell.instance()
 shell.run_cell("import numpy as np")

@@ -426,7 +426,7 @@ FINE = {
 
 
 def screen_release():
-    from autograder.grading.screen import import_bindings
+    from autograder.batch.screen import import_bindings
     from autograder.notebook import release_imports
 
     return import_bindings(release_imports(nbformat.read(notebook(REPO / "lessons", AID), as_version=4)))
@@ -434,7 +434,7 @@ def screen_release():
 
 @pytest.mark.parametrize("style", STYLES)
 def test_screening_flags_every_way_to_rebind_a_name_tests_use(style):
-    from autograder.grading.screen import tampering
+    from autograder.batch.screen import tampering
 
     found = tampering([("normalize", STYLES[style])], screen_release())
     assert found, f"rebinding by {style} went unnoticed"
@@ -442,7 +442,7 @@ def test_screening_flags_every_way_to_rebind_a_name_tests_use(style):
 
 @pytest.mark.parametrize("case", LIARS)
 def test_screening_reports_objects_that_could_decide_a_comparison(case):
-    from autograder.grading.screen import tampering
+    from autograder.batch.screen import tampering
 
     found = tampering([("normalize", LIARS[case])], screen_release())
     assert found and all(f.endswith("(in normalize)") for f in found), f"{case} went unnoticed"
@@ -450,14 +450,14 @@ def test_screening_reports_objects_that_could_decide_a_comparison(case):
 
 @pytest.mark.parametrize("case", FINE)
 def test_screening_leaves_ordinary_code_alone(case):
-    from autograder.grading.screen import tampering
+    from autograder.batch.screen import tampering
 
     assert tampering([("normalize", FINE[case])], screen_release()) == []
 
 
 # --- the pieces, without the sandbox ---------------------------------------------------------
 def test_a_test_cell_splits_into_visible_hidden_and_rest():
-    from autograder.grading.execute import split_test_cell
+    from autograder.job.execute import split_test_cell
 
     nb = nbformat.read(notebook(SOLUTIONS, AID), as_version=4)
     parts = split_test_cell(cell(nb, "test_normalize").source)
@@ -471,7 +471,7 @@ def test_a_test_cell_splits_into_visible_hidden_and_rest():
 
 
 def test_feedback_drops_output_lines_that_quote_a_hidden_test():
-    from autograder.grading.preprocessors import NOTICE, HideHiddenTestLines
+    from autograder.job.preprocessors import NOTICE, HideHiddenTestLines
 
     nb = nbformat.v4.new_notebook()
     test = nbformat.v4.new_code_cell("assert f(1) == 1\n### BEGIN HIDDEN TESTS\nrng = secret_seed(4242)\n"
@@ -499,7 +499,7 @@ def test_feedback_drops_output_lines_that_quote_a_hidden_test():
 
 
 def test_cell_limits_by_cell_key_and_seconds_per_cell():
-    from autograder.grading.execute import GuardedExecute, cell_key
+    from autograder.job.execute import GuardedExecute, cell_key
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 41"), nbformat.v4.new_code_cell("import time\ntime.sleep(30)"),
@@ -555,7 +555,7 @@ def test_a_lying_keras_model_scores_nothing_and_an_honest_one_passes():
     """Lesson 07's real test of build_dense_model, run by the grader's execute step (guard on,
     no sandbox): two wrong models (Dense(64)) that report the right parameter count fail with a
     message and a flag; the functional-API answer passes every check, hidden ones included."""
-    from autograder.grading.execute import GuardedExecute
+    from autograder.job.execute import GuardedExecute
     from autograder.notebook import answer_names, release_imports
 
     aid = "07_fashion_mnist_cnn"

@@ -18,7 +18,7 @@ check helpers, the given forward passes ``conv2d`` and ``conv_layer``, ``sobel_x
 Exercise 6.2 (``relu_backward``) is optional and not graded: its check cell has no hidden part, and
 the whole cell is what the wrong candidates must fail.
 
-The candidates reach the cells as the grader hands them over: through autograder.grading.plain.
+The candidates reach the cells as the grader hands them over: through autograder.job.plain.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from scipy import signal
 
 import cnnkit  # noqa: F401  (quiet TensorFlow before it loads)
 import tensorflow as tf
-from autograder.grading.plain import Plain, answer_function
+from autograder.job.plain import Plain, answer_function
 from cnnkit import modes
 from cnnkit.checks import passed, rel_error
 from cnnkit.data import load_fashion_mnist

@@ -22,7 +22,7 @@ import pytest
 
 import cnnkit  # noqa: F401  (quiet TensorFlow before keras)
 import keras
-from autograder.grading.plain import Plain, answer_function
+from autograder.job.plain import Plain, answer_function
 from cnnkit.checks import check_architecture, passed
 from conftest import SOLUTIONS, cell_source, load, notebook
 

@@ -1,4 +1,4 @@
-"""autograder.grading.plain in a plain interpreter: what student code hands a test is made
+"""autograder.job.plain in a plain interpreter: what student code hands a test is made
 plain (exact numpy and Python types), whatever object it was, and a value that would
 decide its own comparison never reaches a check.
 
@@ -14,8 +14,8 @@ import types
 import numpy as np
 import pytest
 
-from autograder.grading import plain as plain_module
-from autograder.grading.plain import NotPlain, Plain, Refused, answer_function
+from autograder.job import plain as plain_module
+from autograder.job.plain import NotPlain, Plain, Refused, answer_function
 
 
 @pytest.fixture
@@ -255,7 +255,7 @@ def test_a_lying_keras_model_is_refused_and_flagged(plain, keras):
 
 def test_the_source_runs_as_the_kernel_runs_it():
     """The guard execs this module's source text in a fresh namespace (no import of autograder)."""
-    from autograder.grading.execute import PLAIN_SOURCE
+    from autograder.job.execute import PLAIN_SOURCE
 
     module = types.ModuleType("fresh")
     exec(compile(PLAIN_SOURCE, "<the grader's plain.py>", "exec"), module.__dict__)

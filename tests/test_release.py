@@ -234,7 +234,7 @@ def test_a_batch_reuses_a_private_cached_release_and_never_a_stale_one(tmp_path,
 
     from autograder import course
     from autograder.authoring.release import release_template
-    from autograder.grading.canary import release_digest
+    from autograder.batch.canary import release_digest
 
     monkeypatch.setenv("AUTOGRADER_CACHE", str(tmp_path / "cache"))
     aids = ["01_pixels", "04_pooling"]

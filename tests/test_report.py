@@ -21,7 +21,7 @@ from PIL import Image
 
 from conftest import REPO, SOLUTIONS, cell_source, copy_as_submission, marked_lines, notebook
 
-from autograder.grading.preprocessors import hidden_keys
+from autograder.job.preprocessors import hidden_keys
 from autograder.reporting.report import NOT_WRITTEN, QUOTED, failure_message
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="grading sandboxed needs root (CI runs as root)")

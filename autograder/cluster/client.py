@@ -15,8 +15,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.grading.canary import BatchStopped
-from autograder.grading.runners import Job
+from autograder.batch.canary import BatchStopped
+from autograder.job.runners import Job
 
 CLUSTER_HELP = ("Check that the scheduler is running and that this machine reaches it with the course's client "
                 "certificate (--certs). Every job finished so far is kept in .results/: run the same command again "
@@ -94,7 +94,7 @@ class Cluster:
 
 
 class ClusterRunner:
-    """The batch's runner (autograder.grading.runners) for ``grade --scheduler``: every job
+    """The batch's runner (autograder.job.runners) for ``grade --scheduler``: every job
     goes to the scheduler at once (it queues them); the parent only screens and merges."""
 
     sandboxed = "cluster"      # the workers' sandbox: this machine cannot fingerprint it,

@@ -8,7 +8,7 @@ and only when its digest is the batch's; otherwise the row is ``ungradable: work
 release X, batch needs Y``, never graded against other tests. The result comes back as
 data: the grades, and the feedback and executed notebook as bytes.
 
-One :class:`~autograder.grading.slots.Slots` per worker process (as many slots as the
+One :class:`~autograder.job.slots.Slots` per worker process (as many slots as the
 worker has threads) is kept for the process's life, so the released assignments are built
 once and the grading workers are reused job after job, as in a local batch.
 """
@@ -29,7 +29,7 @@ def _station(mode: str, sandbox: str):
         if _slots is None or _slots.mode != mode:
             from distributed import get_worker
 
-            from autograder.grading.slots import Slots
+            from autograder.job.slots import Slots
 
             if _slots is not None:
                 _slots.close()

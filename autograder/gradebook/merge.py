@@ -1,6 +1,6 @@
 """The course gradebook: every graded job merged into nbgrader's own database.
 
-Each job is graded in a throwaway gradebook of its own (:mod:`autograder.grading.worker`);
+Each job is graded in a throwaway gradebook of its own (:mod:`autograder.job.worker`);
 the grading parent then merges the result here, one job per transaction, so that
 ``nbgrader formgrader``, ``nbgrader export`` and ``python -m autograder export`` see the
 whole class. Any SQLAlchemy URL works: SQLite (one writer at a time, waits for the

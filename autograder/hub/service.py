@@ -12,7 +12,7 @@ Every few seconds it looks in the exchange's ``inbound/`` for new submissions an
    its arrival time (below) as ``timestamp.txt``. Only regular files owned by STUDENT are copied
    (a file another account put in the entry refuses it), links never followed, sizes capped. An
    older submission than the one already collected is kept but not graded;
-3. **grades it** in the sandbox into the course gradebook (:func:`autograder.grading.grade.grade`:
+3. **grades it** in the sandbox into the course gradebook (:func:`autograder.batch.grade.grade`:
    a resubmission replaces the automatic grades, manual grades stay);
 4. **releases feedback** with nbgrader's ExchangeReleaseFeedback, so the student's *Fetch
    Feedback* gets it. A submission that could not be graded gets a page that says why.
@@ -252,7 +252,7 @@ class Service:
 
     # --- 3 and 4: grade and release feedback ----------------------------------------------
     def grade(self, aid: str, students: list[str], on_row) -> dict:
-        from autograder.grading.grade import Options, grade
+        from autograder.batch.grade import Options, grade
 
         opts = Options(jobs=self.jobs, course_dir=self.layout.course)
         rows = grade(self.layout.course / "submitted", self.graded, aids=[aid], opts=opts, stream=self.out,

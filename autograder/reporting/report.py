@@ -28,7 +28,7 @@ import nbformat
 
 from autograder.reporting import figures as report_figures
 from autograder.notebook import ANSI, GRADER_ERRORS, test_results
-from autograder.grading.preprocessors import hidden_keys, quotes
+from autograder.job.preprocessors import hidden_keys, quotes
 
 NOT_GRADED = ("missing", "ungradable")
 NOT_WRITTEN = "not written yet (the function still raises NotImplementedError)"
@@ -81,7 +81,7 @@ def failure_message(cell, keys=frozenset()) -> str:
     cell : nbformat.NotebookNode
         A test cell of an executed (autograded) notebook.
     keys : set of str
-        The notebook's hidden-test lines (:func:`autograder.grading.preprocessors.hidden_keys`): a
+        The notebook's hidden-test lines (:func:`autograder.job.preprocessors.hidden_keys`): a
         message that quotes one (student code can read a hidden test and raise it later)
         is not shown, as in feedback.
 

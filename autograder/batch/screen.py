@@ -39,7 +39,7 @@ SUSPECT_ATTRS = {"input_transformers_cleanup", "input_transformers_post", "ast_t
                  "display_formatter"}
 DYNAMIC = {"exec", "eval", "compile", "__import__", "setattr", "delattr", "globals", "vars"}
 # Methods that let an object decide a comparison, a conversion or a numpy function itself
-# (autograder.grading.plain converts or refuses such values at run time; this reports them).
+# (autograder.job.plain converts or refuses such values at run time; this reports them).
 PROTOCOLS = {"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__index__", "__int__",
              "__float__", "__len__", "__iter__", "__getitem__", "__array_function__", "__array_ufunc__", "__array__",
              "__class__"}

@@ -3,10 +3,10 @@
 A :class:`Slots` owns a private work folder with the released assignments (the template
 gradebook and sources, built by :func:`autograder.authoring.release.release_template`), the sandbox's
 job uids (claimed for as long as it lives) and one grading worker process per slot
-(``python -m autograder.grading.worker --serve``), reused job after job. ``run`` grades one
+(``python -m autograder.job.worker --serve``), reused job after job. ``run`` grades one
 job in a throwaway nbgrader course and returns the worker's result with the files it made
 (feedback HTML, the executed notebook) as bytes: the caller decides where they go. The local
-batch (:mod:`autograder.grading.grade`) and a cluster worker (:mod:`autograder.cluster.station`)
+batch (:mod:`autograder.batch.grade`) and a cluster worker (:mod:`autograder.cluster.station`)
 grade through the same code.
 """
 
@@ -26,7 +26,7 @@ import nbformat
 
 from autograder import course
 from autograder.authoring.release import release_template
-from autograder.grading import scratch
+from autograder.job import scratch
 
 
 class Slots:
@@ -88,7 +88,7 @@ class Slots:
 
     def digest(self, aid: str) -> str:
         """The release digest of ``aid`` as this checkout releases it."""
-        from autograder.grading.canary import release_digest
+        from autograder.batch.canary import release_digest
 
         return release_digest(self.template([aid]), aid)
 
@@ -177,7 +177,7 @@ class Slots:
 
 
 class _Worker:
-    """A grading worker process (``python -m autograder.grading.worker --serve``), reused job after job.
+    """A grading worker process (``python -m autograder.job.worker --serve``), reused job after job.
 
     Jobs go in on its stdin; "done" comes back on a pipe of its own. Its stderr goes to a
     log file (a full pipe could block it). A job that overruns kills its whole process
@@ -195,7 +195,7 @@ class _Worker:
         read_fd, write_fd = os.pipe()
         keep = (write_fd,) if uid_lock is None else (write_fd, uid_lock.fileno())
         with open(log, "ab") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.worker", "--serve", str(write_fd),
+            self.proc = subprocess.Popen([sys.executable, "-m", "autograder.job.worker", "--serve", str(write_fd),
                                           str(os.getpid())],
                                          cwd=course.REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=err, pass_fds=keep, start_new_session=True)

@@ -2,10 +2,10 @@
 assignment inside a throwaway course folder, write its feedback, and save the result;
 with ``--serve``, job after job in the same process.
 
-    python -m autograder.grading.worker JOB.json              # one job
-    python -m autograder.grading.worker --serve STATUS_FD GRADER_PID   # job after job (what grade uses)
+    python -m autograder.job.worker JOB.json              # one job
+    python -m autograder.job.worker --serve STATUS_FD GRADER_PID   # job after job (what grade uses)
 
-JOB.json (written by ``autograder.grading.grade``) names the workspace, assignment, student,
+JOB.json (written by ``autograder.batch.grade``) names the workspace, assignment, student,
 mode, caps and the file to write the result to. The workspace holds gradebook.db and
 source/ copied from the released assignment, and submitted/STUDENT/ASSIGNMENT/. The
 result goes to a file in a root-only folder; nothing the student's kernel prints or
@@ -38,7 +38,7 @@ def _configure(cfg, job: dict) -> None:
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
-    from autograder.grading.execute import GuardedExecute
+    from autograder.job.execute import GuardedExecute
 
     defaults = Autograde.class_traits()["autograde_preprocessors"].default()
     cfg.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in defaults]
@@ -62,7 +62,7 @@ def _configure(cfg, job: dict) -> None:
     # plain (exact numpy and Python types) before a test sees it.
     cfg.GuardedExecute.answer_names = answer_names(released)
     cfg.LimitOutput.max_lines = 1000
-    cfg.GenerateFeedback.exporter_class = "autograder.grading.feedback.FeedbackExporter"
+    cfg.GenerateFeedback.exporter_class = "autograder.job.feedback.FeedbackExporter"
     if job["sandbox"]:
         from autograder.sandbox.kernel import SandboxKernelManager
 
@@ -144,7 +144,7 @@ def run(job: dict) -> dict:
     ws, aid, sid = Path(job["workspace"]), job["assignment"], job["student"]
     cfg = course.nbgrader_config(ws)
     _configure(cfg, job)
-    # Time limits per cell, from the canary's run of the reference (autograder.grading.canary).
+    # Time limits per cell, from the canary's run of the reference (autograder.batch.canary).
     cfg.GuardedExecute.cell_limits = job.get("cell_limits") or {}
 
     def app_for(cls):
@@ -155,7 +155,7 @@ def run(job: dict) -> dict:
         app.force = True
         return app
 
-    from autograder.grading import execute
+    from autograder.job import execute
 
     auto = app_for(Autograde)
     auto.create_student = True

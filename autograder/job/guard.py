@@ -1,6 +1,6 @@
 """The grader's guard, installed in a student's kernel before any student code runs.
 
-The execute step (autograder/grading/execute.py) runs this module's source in the kernel
+The execute step (autograder/job/execute.py) runs this module's source in the kernel
 (the sandbox has no course repository to import it from) and calls :func:`install`; then,
 before and after each part of each test cell, it evaluates ``restore()`` of the module
 object the guard leaves in ``sys.modules["_course_guard"]``:
@@ -10,7 +10,7 @@ object the guard leaves in ``sys.modules["_course_guard"]``:
 - builtins, names that shadow them, numpy's comparison functions, IPython's traceback
   display, input and AST transformers and event callbacks are restored;
 - the answer names (what the tests read from the student alone) are made plain
-  (:mod:`autograder.grading.plain`): answer functions return plain results, answer
+  (:mod:`autograder.job.plain`): answer functions return plain results, answer
   variables are converted, Keras models anywhere in the namespace are checked.
 
 ``restore()`` returns ``[changed, flags]``: what had to be undone (after a test part, that

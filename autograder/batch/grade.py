@@ -42,9 +42,9 @@ from pathlib import Path
 import nbformat
 
 from autograder import course
-from autograder.grading.canary import KERNEL_HELP, MIDWAY_HELP, BatchStopped, release_digest
-from autograder.grading.options import Options
-from autograder.grading.runners import Job, LocalRunner, Runner, RunnerFactory
+from autograder.batch.canary import KERNEL_HELP, MIDWAY_HELP, BatchStopped, release_digest
+from autograder.batch.options import Options
+from autograder.job.runners import Job, LocalRunner, Runner, RunnerFactory
 from autograder.authoring.release import release_template
 
 CSV_FIELDS = ["student_id", "assignment", "score", "max_score", "auto_score", "auto_max_score",
@@ -218,9 +218,9 @@ class Grader:
         return row
 
     def _screen(self, nb, aid: str):
-        """Read the submission as data against the release (autograder.grading.screen): what
+        """Read the submission as data against the release (autograder.batch.screen): what
         it deleted, edited or tampered with; give it the release's metadata and kernel."""
-        from autograder.grading.screen import restore_metadata, structure, student_code, tampering
+        from autograder.batch.screen import restore_metadata, structure, student_code, tampering
 
         released = nbformat.read(self.template / "release" / aid / f"{aid}.ipynb", as_version=4)
         checks = structure(nb, released)
@@ -254,7 +254,7 @@ class Grader:
                 shutil.copy2(src, target)
 
     def _execute(self, nb, sid: str, aid: str, copy_out: bool = True) -> dict:
-        """Grade one screened notebook with the batch's runner (autograder.grading.runners);
+        """Grade one screened notebook with the batch's runner (autograder.job.runners);
         write its feedback and executed notebook to OUT."""
         cell_limits, cell_timeout = self.limits.get(aid, ({}, self.opts.cell_timeout))
         settings = {"cell_timeout": cell_timeout, "cell_limits": cell_limits, "mem_mb": self.opts.mem_mb,
@@ -293,9 +293,9 @@ class Grader:
 
     # --- the canary -------------------------------------------------------------------
     def _canary(self) -> None:
-        """Grade each assignment's reference solution first (autograder.grading.canary); set the
+        """Grade each assignment's reference solution first (autograder.batch.canary); set the
         per-cell time limits from it; raise BatchStopped if any reference loses points."""
-        from autograder.grading import canary
+        from autograder.batch import canary
         from autograder.sandbox.kernel import data_files
 
         settings = {"mode": self.opts.mode, "sandboxed": self.runner.sandboxed,
@@ -360,7 +360,7 @@ class Grader:
 
     def run(self) -> list[Row]:
         self.out.mkdir(parents=True, exist_ok=True)
-        from autograder.grading import scratch
+        from autograder.job import scratch
 
         self.workroot, workroot_held = scratch.make()
         self.stop_help = MIDWAY_HELP

@@ -1,7 +1,7 @@
 """nbgrader preprocessors the course adds, and the helpers that find hidden-test lines in text.
 
 Hidden tests must never reach a student's feedback. nbgrader's ClearHiddenTests removes
-them from the cells' code; the execute step (:mod:`autograder.grading.execute`) keeps what runs
+them from the cells' code; the execute step (:mod:`autograder.job.execute`) keeps what runs
 during hidden tests out of the cells' outputs. What is left is student code quoting a
 hidden test later (a line it read while the hidden tests ran, printed by a later cell):
 :class:`HideHiddenTestLines` drops every output line that quotes one.

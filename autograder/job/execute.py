@@ -17,7 +17,7 @@
   it in ``cell.metadata["autograder"]["hidden_outputs"]``. A hidden failure becomes one
   error output: its name, and its message without any line that quotes a hidden test.
 - **Test cells use the grader's names, not the student's.** Before and after each part
-  of a test cell, a silent guard request (:mod:`autograder.grading.guard`, installed in
+  of a test cell, a silent guard request (:mod:`autograder.job.guard`, installed in
   the kernel from its source before any student code) restores what student code may have patched
   or rebound: the names the release's own cells import (``trusted_imports``; bound to
   the module objects the import system loaded, and their ``sys.modules`` entries),
@@ -26,7 +26,7 @@
   part was changed while the test ran: the cell then fails (``TestTampered``).
 - **What student code hands a test is data.** The same guard request makes plain what
   the tests read from the student (``answer_names``): answer functions return their
-  results through :mod:`autograder.grading.plain` (exact numpy and Python types, Keras
+  results through :mod:`autograder.job.plain` (exact numpy and Python types, Keras
   models of Keras's own classes), answer variables are converted, and a value that would
   decide its own comparison is refused with a message. What the conversion noted about a
   class the student wrote goes to ``cell.metadata["autograder"]["flags"]``.
@@ -49,7 +49,7 @@ from nbformat.v4 import output_from_msg
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Unicode
 
-from autograder.grading.preprocessors import hidden_keys, quotes
+from autograder.job.preprocessors import hidden_keys, quotes
 from autograder.notebook import BEGIN_WORDS, END_WORDS, cell_key, is_test_cell
 
 #: Why the kernel of this process's last notebook did not start (None when it did). No
@@ -57,7 +57,7 @@ from autograder.notebook import BEGIN_WORDS, END_WORDS, cell_key, is_test_cell
 #: reads it after a failed job.
 start_failure: str | None = None
 
-#: autograder/grading/guard.py and plain.py, which run inside the kernel from their source
+#: autograder/job/guard.py and plain.py, which run inside the kernel from their source
 #: (the sandbox has no course repository to import them from).
 GUARD_SOURCE = Path(__file__).with_name("guard.py").read_text(encoding="utf-8")
 PLAIN_SOURCE = Path(__file__).with_name("plain.py").read_text(encoding="utf-8")
@@ -132,7 +132,7 @@ class GuardedExecute(Execute):
     trusted_imports = List(Unicode(), help="import statements of the release's own cells: the names they bind "
                                            "are rebound to the real objects before each test").tag(config=True)
     answer_names = List(Unicode(), help="names the tests read that only the student's cells bind: what they hold or "
-                                        "return is made plain before each test (autograder.grading.plain)").tag(config=True)
+                                        "return is made plain before each test (autograder.job.plain)").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

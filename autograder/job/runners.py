@@ -1,17 +1,17 @@
-"""Where a job is graded: the seam between the batch (:mod:`autograder.grading.grade`) and
+"""Where a job is graded: the seam between the batch (:mod:`autograder.batch.grade`) and
 the places that run a student's notebook.
 
 A :class:`Runner` takes one :class:`Job` (a screened notebook, with everything needed to
-grade it) and returns the worker's result (:func:`autograder.grading.worker.run`'s dict:
+grade it) and returns the worker's result (:func:`autograder.job.worker.run`'s dict:
 ``ok``, ``grades``, ``files``…). Two implement it:
 
-- :class:`LocalRunner`: grading slots on this machine (:class:`autograder.grading.slots.Slots`);
+- :class:`LocalRunner`: grading slots on this machine (:class:`autograder.job.slots.Slots`);
 - ``autograder.cluster.client.ClusterRunner``: the course workers of a Dask cluster.
 
 The caller picks one (``python -m autograder grade`` picks the cluster's for
-``--scheduler``; the hub's service grades here) and hands :func:`~autograder.grading.grade.grade`
+``--scheduler``; the hub's service grades here) and hands :func:`~autograder.batch.grade.grade`
 a factory; the batch never asks which it has. A runner that loses its grading machinery
-for good raises :class:`~autograder.grading.canary.BatchStopped` (with its help text).
+for good raises :class:`~autograder.batch.canary.BatchStopped` (with its help text).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
-#: What :func:`~autograder.grading.grade.grade` calls, once the batch knows its size, to get its runner.
+#: What :func:`~autograder.batch.grade.grade` calls, once the batch knows its size, to get its runner.
 RunnerFactory = Callable[[int], Runner]
 
 
@@ -60,7 +60,7 @@ class LocalRunner:
     local_environment = True
 
     def __init__(self, jobs: int, mode: str, sandbox: str, uid_base: int, total: int):
-        from autograder.grading.slots import Slots
+        from autograder.job.slots import Slots
 
         self.jobs = jobs
         self.slots = Slots(jobs, mode, sandbox, uid_base, start=total)
