@@ -8,12 +8,14 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-HERE = Path(__file__).resolve().parent
+from autograder import settings
+
+HERE = settings.PACKAGE
 REPO = HERE.parent
 SOLUTIONS = REPO / "solutions"
 LESSONS = REPO / "lessons"
 CONFIG_FILE = HERE / "nbgrader_config.py"
-COURSE_ID = "pixels-to-lenet"
+COURSE_ID = settings.COURSE_ID
 #: The course's published GitHub repository, "owner/name" (e.g. "someone/pixels-to-lenet"), or "" while
 #: it has none. The release writes it into each lesson's "Open in Colab" badge (which opens the lesson
 #: from its ``main`` branch) and into the Colab install cell (pip installs ``cnnkit`` from it); with ""
@@ -30,9 +32,8 @@ KERNEL_ENV = {
 
 
 def cache_root() -> Path:
-    """The grader's cache: ``$AUTOGRADER_CACHE``, else ``~/.cache/pixels-to-lenet``."""
-    return Path(os.environ.get("AUTOGRADER_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "pixels-to-lenet"))
+    """The grader's cache: ``$AUTOGRADER_CACHE``, else ``~/.cache/pixels-to-lenet`` (:mod:`autograder.settings`)."""
+    return settings.cache_dir()
 
 
 def assignments() -> list[str]:
@@ -80,10 +81,11 @@ def alembic_head_in_process() -> None:
     nbgrader.api.get_alembic_version = get_alembic_version
 
 
-def course_dir() -> Path:
+def course_dir(flag: str | Path | None = None) -> Path:
     """The course folder nbgrader's formgrader works in (``autograded/``, ``feedback/``):
-    ``$COURSE_DIR``, else ``autograder/`` (``CourseDirectory.root`` of the course config)."""
-    return Path(course_config().CourseDirectory.root)
+    ``flag`` (--course-dir), else ``$COURSE_DIR``, else ``CourseDirectory.root`` of the course
+    config, else ``autograder/`` (:mod:`autograder.settings`)."""
+    return settings.course_dir(flag, lambda: course_config().CourseDirectory.root)
 
 
 def configured_db_url() -> str | None:

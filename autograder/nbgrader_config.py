@@ -14,20 +14,23 @@ release folders are the repository's solutions/ and lessons/.
 
 import os
 
+from autograder import settings
+
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-c.CourseDirectory.course_id = "pixels-to-lenet"
+c.CourseDirectory.course_id = settings.COURSE_ID
 # The course folder: autograded/, feedback/ and, by default, the gradebook (gradebook.db).
-# $COURSE_DIR moves it (a hub keeps it outside the repository).
-c.CourseDirectory.root = os.environ.get("COURSE_DIR") or HERE
+# $COURSE_DIR moves it (a hub keeps it outside the repository); by default, this folder.
+# nbgrader's own commands read this file alone, so it reads the environment (autograder/settings.py).
+c.CourseDirectory.root = str(settings.course_dir())
 c.CourseDirectory.source_directory = os.path.join(HERE, "..", "solutions")
 c.CourseDirectory.release_directory = os.path.join(HERE, "..", "lessons")
 # The course gradebook: any SQLAlchemy URL, e.g. postgresql+psycopg://grader@db.example.org/pixels
 # (see the README). Without $COURSE_DB_URL, nbgrader's default: gradebook.db in the course folder.
-if os.environ.get("COURSE_DB_URL"):
-    c.CourseDirectory.db_url = os.environ["COURSE_DB_URL"]
+if settings.environ(settings.DB_URL_ENV):
+    c.CourseDirectory.db_url = settings.environ(settings.DB_URL_ENV)
 # Only the notebook itself is an assignment file; never copy caches or checkpoints.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
 

@@ -14,7 +14,6 @@ never overwritten by a regrade; only the automatic part (``auto_score``,
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 
@@ -25,14 +24,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from autograder import course
+from autograder import course, settings
 
 #: The PostgreSQL advisory lock key of the gradebook's schema and assignment definitions.
 SCHEMA_LOCK = 0x70697865  # "pixe"
-
-#: How long a merge keeps retrying while the database is unreachable (a restart, a
-#: fail-over) before the batch stops; $AUTOGRADER_DB_RETRY_S overrides it.
-RETRY_S = 120.0
 
 
 class GradebookUnavailable(RuntimeError):
@@ -60,7 +55,7 @@ class CourseGradebook:
     def __init__(self, url: str, course_id: str = course.COURSE_ID, retry_s: float | None = None, log=None):
         course.alembic_head_in_process()
         self.url, self.course_id = url, course_id
-        self.retry_s = float(os.environ.get("AUTOGRADER_DB_RETRY_S", RETRY_S)) if retry_s is None else retry_s
+        self.retry_s = settings.retry_s(retry_s)
         self.log = log or (lambda msg: None)
         kwargs: dict = {"pool_pre_ping": True, "future": True}
         self.sqlite = url.startswith("sqlite")
@@ -246,12 +241,5 @@ def _assignment_spec(a: Assignment) -> dict:
 def course_db_url(explicit: str | None = None, course_dir: Path | None = None) -> str:
     """The course gradebook's URL: ``--db``, else ``$COURSE_DB_URL``, else
     ``CourseDirectory.db_url`` of the course config, else ``gradebook.db`` in the course
-    folder (``autograder/``, or ``$COURSE_DIR``)."""
-    if explicit:
-        return explicit
-    if os.environ.get("COURSE_DB_URL"):
-        return os.environ["COURSE_DB_URL"]
-    configured = course.configured_db_url()
-    if configured:
-        return configured
-    return f"sqlite:///{Path(course_dir or course.course_dir()) / 'gradebook.db'}"
+    folder (``autograder/``, or ``$COURSE_DIR``); resolved by :func:`autograder.settings.db_url`."""
+    return settings.db_url(explicit, course.configured_db_url, lambda: course_dir or course.course_dir())

@@ -30,9 +30,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autograder import course
+from autograder import course, settings
 
-DEFAULT_ROOT = "/srv/pixels-to-lenet"
 STUDENTS = "pixels-students"
 INSTRUCTORS = "pixels-instructors"
 
@@ -46,7 +45,7 @@ INSTRUCTOR_READ = {"solutions", "autograder"}
 
 class Layout:
     def __init__(self, root: str | Path | None = None):
-        self.root = Path(root or os.environ.get("HUB_ROOT") or DEFAULT_ROOT).resolve()
+        self.root = settings.hub_root(root)
         self.exchange = self.root / "exchange"
         self.course = self.root / "course"
         self.hub = self.root / "hub"
@@ -67,7 +66,7 @@ class Layout:
 
     def env(self) -> dict[str, str]:
         """What the hub passes to the autograde service and the instructors' servers."""
-        return {"HUB_ROOT": str(self.root), "COURSE_DIR": str(self.course)}
+        return {settings.HUB_ROOT_ENV: str(self.root), settings.COURSE_DIR_ENV: str(self.course)}
 
 
 def gid(name: str) -> int:
