@@ -42,6 +42,19 @@ def test_release_is_byte_for_byte_reproducible(released, aid):
         "releasing twice must leave `git status` clean")
 
 
+# Student code starts with code (issue 22, item 8): the maintainers' nbval marker of solutions/ becomes
+# the cell's nbval-ignore-output tag in lessons/, which nbval reads just the same.
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_lessons_show_students_no_nbval_marker(aid):
+    solution = {c["id"]: cell_source(c) for c in load(notebook(SOLUTIONS, aid))["cells"]}
+    marked = [cid for cid, src in solution.items() if src.startswith("# NBVAL_IGNORE_OUTPUT")]
+    for cell in load(notebook(LESSONS, aid))["cells"]:
+        assert "NBVAL" not in cell_source(cell), f"lessons/{aid}/{cell['id']} shows students nbval's marker"
+        tagged = "nbval-ignore-output" in cell.get("metadata", {}).get("tags", [])
+        assert tagged == (cell["id"] in marked), (
+            f"lessons/{aid}/{cell['id']}: tagged nbval-ignore-output {tagged}, marked in solutions/ {not tagged}")
+
+
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
 def test_lessons_carry_no_solutions_hidden_tests_or_outputs(aid):
     solution = {c["id"]: c for c in load(notebook(SOLUTIONS, aid))["cells"]}

@@ -27,7 +27,8 @@ def _generate(aids: list[str], root: Path) -> dict[str, str]:
     logs = {}
     for aid in aids:
         (root / "source" / aid).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(course.SOLUTIONS / aid / f"{aid}.ipynb", root / "source" / aid / f"{aid}.ipynb")
+        source = nbformat.read(course.SOLUTIONS / aid / f"{aid}.ipynb", as_version=4)
+        nbformat.write(untag_markers(source), root / "source" / aid / f"{aid}.ipynb")
         coursedir = CourseDirectory(config=cfg)
         coursedir.assignment_id = aid
         app = GenerateAssignment(coursedir=coursedir, config=cfg)
@@ -38,6 +39,26 @@ def _generate(aids: list[str], root: Path) -> dict[str, str]:
             raise RuntimeError(f"generate_assignment {aid} failed:\n{result.get('log', '')}\n{result.get('error', '')}")
         logs[aid] = result.get("log", "")
     return logs
+
+
+#: The maintainers' marker for a cell whose output varies (nbval then does not compare it). It is
+#: for solutions/, where nbval runs; students see their code without it.
+IGNORE_MARKER = "# NBVAL_IGNORE_OUTPUT"
+IGNORE_TAG = "nbval-ignore-output"
+
+
+def untag_markers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Move the ``# NBVAL_IGNORE_OUTPUT`` line of each code cell into the cell's tags (nbval reads
+    either), so that the student's code starts with code, not with a note for the test runner."""
+    for cell in nb.cells:
+        lines = cell.source.split("\n")
+        if cell.cell_type != "code" or not lines or lines[0].strip() != IGNORE_MARKER:
+            continue
+        cell.source = "\n".join(lines[1:])
+        tags = cell.metadata.setdefault("tags", [])
+        if IGNORE_TAG not in tags:
+            tags.append(IGNORE_TAG)
+    return nb
 
 
 def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
