@@ -68,10 +68,10 @@ test: setup test-deps
 
 # What the test suite needs beyond .venv and the data (make lab needs none of it): the chromium
 # that the browser tests drive, the PostgreSQL whose throwaway servers the gradebook tests start,
-# and Node for the hub's proxy (npm ci from hub/package-lock.json). As root (or with password-less
+# and Node for the hub's proxy (npm ci from jupyterhub-config/package-lock.json). As root (or with password-less
 # sudo) on Debian they are installed; otherwise make test says what to install and stops.
 TEST_DEBS := chromium postgresql
-PROXY     := hub/node_modules/.package-lock.json
+PROXY     := jupyterhub-config/node_modules/.package-lock.json
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
 test-deps: $(PROXY)
@@ -87,13 +87,13 @@ test-deps: $(PROXY)
 	  exit 1; \
 	fi
 
-# The hub's proxy (configurable-http-proxy, pinned in hub/package-lock.json), again whenever the lock file changes.
-$(PROXY): hub/package-lock.json
+# The hub's proxy (configurable-http-proxy, pinned in jupyterhub-config/package-lock.json), again whenever the lock file changes.
+$(PROXY): jupyterhub-config/package-lock.json
 	@command -v npm >/dev/null || { \
 	  if command -v apt-get >/dev/null && $(SUDO) true 2>/dev/null; then \
 	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
 	  else echo "npm is missing: sudo apt-get install nodejs npm (the hub's proxy needs Node)"; exit 1; fi; }
-	cd hub && npm ci --no-audit --no-fund --loglevel=error
+	cd jupyterhub-config && npm ci --no-audit --no-fund --loglevel=error
 
 # No dependency on venv: the doctor diagnoses the environment as it is, without installing first.
 doctor:
@@ -115,7 +115,7 @@ solutions: venv
 	$(PY) -m autograder execute
 
 # A class on JupyterHub (docs/hub.md): as root, on the machine that serves the class.
-# The proxy from npm (hub/package-lock.json), $HUB_ROOT (default /srv/pixels-to-lenet) with the
+# The proxy from npm (jupyterhub-config/package-lock.json), $HUB_ROOT (default /srv/pixels-to-lenet) with the
 # exchange and the course folder, the accounts of ROSTER, then the hub in the foreground.
 HUB_ROOT ?= /srv/pixels-to-lenet
 hub: setup
@@ -124,7 +124,7 @@ hub: setup
 	HUB_ROOT=$(HUB_ROOT) $(PY) -m autograder hub setup
 	@if [ -n "$(ROSTER)" ]; then HUB_ROOT=$(HUB_ROOT) $(PY) -m autograder hub users "$(ROSTER)" \
 	  $(if $(INSTRUCTOR),--instructor $(INSTRUCTOR)); fi
-	HUB_ROOT=$(HUB_ROOT) $(VENV)/bin/jupyterhub -f hub/jupyterhub_config.py
+	HUB_ROOT=$(HUB_ROOT) $(VENV)/bin/jupyterhub -f jupyterhub-config/jupyterhub_config.py
 
 clean:
 	rm -rf $(OUT) test-artifacts autograder/submitted autograder/autograded autograder/feedback autograder/gradebook.db

@@ -1,6 +1,6 @@
 """A real class on a real JupyterHub, for tests and benchmarks: ``hub setup`` in a temp
 ``$HUB_ROOT``, real Unix accounts from a roster (``hub users``; removed afterwards), a lesson
-released through nbgrader's exchange, and ``jupyterhub -f hub/jupyterhub_config.py`` (its
+released through nbgrader's exchange, and ``jupyterhub -f jupyterhub-config/jupyterhub_config.py`` (its
 proxy, the autograde service, the users' servers) on free loopback ports, stopped by PID.
 
 Students act through their own accounts (``runuser``), with nbgrader's own commands, the
@@ -87,7 +87,7 @@ class HubClass:
 
     def start(self, timeout: float = 90) -> None:
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([str(VENV_BIN / "jupyterhub"), "-f", str(REPO / "hub" / "jupyterhub_config.py")],
+        self.proc = subprocess.Popen([str(VENV_BIN / "jupyterhub"), "-f", str(REPO / "jupyterhub-config" / "jupyterhub_config.py")],
                                      cwd=self.layout.hub, env=self.env(), stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -1,4 +1,4 @@
-"""A class on a real JupyterHub (hub/jupyterhub_config.py), with real Unix accounts.
+"""A class on a real JupyterHub (jupyterhub-config/jupyterhub_config.py), with real Unix accounts.
 
 One hub serves the whole module (testbed/hubclass.py): ``hub setup`` in a temp root, 7 students
 and an instructor made by ``hub users``, lesson 01 released through nbgrader's exchange with a
@@ -98,8 +98,8 @@ def test_hub_users_remove_takes_the_class_groups_away_once_they_are_empty(tmp_pa
 
 @pytest.fixture(scope="module")
 def klass(tmp_path_factory):
-    if not (REPO / "hub" / "node_modules" / ".bin" / "configurable-http-proxy").exists():
-        pytest.fail("hub/node_modules is missing: (cd hub && npm ci) installs the proxy (make hub and .ci/run do)",
+    if not (REPO / "jupyterhub-config" / "node_modules" / ".bin" / "configurable-http-proxy").exists():
+        pytest.fail("jupyterhub-config/node_modules is missing: (cd jupyterhub-config && npm ci) installs the proxy (make hub and .ci/run do)",
                     pytrace=False)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # Not under pytest's temp folder (0700): the class's accounts must reach the exchange.

@@ -52,8 +52,8 @@ T_FEEDBACK = 240      # s: submit → feedback, with margin (measured ~20 s)
 def klass():
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: apt-get install chromium (CI's .ci/run installs it).", pytrace=False)
-    if not (REPO / "hub" / "node_modules" / ".bin" / "configurable-http-proxy").exists():
-        pytest.fail("hub/node_modules is missing: (cd hub && npm ci) (make hub and .ci/run do)", pytrace=False)
+    if not (REPO / "jupyterhub-config" / "node_modules" / ".bin" / "configurable-http-proxy").exists():
+        pytest.fail("jupyterhub-config/node_modules is missing: (cd jupyterhub-config && npm ci) (make hub and .ci/run do)", pytrace=False)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
     root = Path(tempfile.mkdtemp(prefix="plt-hub-"))

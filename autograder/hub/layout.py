@@ -37,7 +37,7 @@ INSTRUCTORS = "pixels-instructors"
 
 #: What of the checkout others (students' servers) may open: the venv their kernels run,
 #: the course package, the released lessons, the hub's config (and its proxy), the README.
-PUBLIC = {".venv", "cnnkit", "lessons", "hub", "README.md", "pyproject.toml", "requirements.txt"}
+PUBLIC = {".venv", "cnnkit", "lessons", "jupyterhub-config", "README.md", "pyproject.toml", "requirements.txt"}
 #: What instructors' servers read besides: the formgrader's source (solutions/) and the
 #: course's nbgrader config (autograder/).
 INSTRUCTOR_READ = {"solutions", "autograder"}
