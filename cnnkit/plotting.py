@@ -1,5 +1,6 @@
 """The course's pictures: one matrix-drawing helper, used wherever a matrix is shown,
-a grid of images on a shared grey scale, and ``show``, which displays a figure with alt text.
+a grid of images on a shared grey scale, ``show``, which displays a figure with alt text, and the
+text twins of a learning-curve figure (``history_table`` to print, ``describe_history`` for alt text).
 
 Figures stay small (``figure.dpi`` 72) so executed notebooks stay light; ``show`` draws at 100 dpi
 with text of at least 9 pt, as the newer lessons do.
@@ -169,3 +170,60 @@ def show(fig: plt.Figure, alt: str, dpi: int = 100, min_fontsize: float = 9) -> 
     fig.set_dpi(dpi)
     display(fig, metadata={"image/png": {"alt": alt}})
     plt.close(fig)
+
+
+_METRIC_LABELS = {"accuracy": "train acc", "val_accuracy": "val acc", "loss": "train loss", "val_loss": "val loss"}
+
+
+def history_table(histories: dict[str, dict[str, Sequence[float]]],
+                  metrics: Sequence[str] = ("accuracy", "val_accuracy")) -> str:
+    """The printed twin of a learning-curve figure: one row per epoch, one column per model and metric.
+
+    Accuracies print as percentages, losses with three decimals; a model that trained for fewer
+    epochs than another gets "–" in the epochs it did not train.
+
+    Parameters
+    ----------
+    histories : model name -> Keras ``History.history`` (metric name -> one value per epoch).
+    metrics : the metrics to print for every model, e.g. ``("accuracy", "val_accuracy", "loss")``.
+
+    Returns
+    -------
+    The table, as lines of text.
+
+    Examples
+    --------
+    >>> print(history_table({"CNN": {"accuracy": [0.8, 0.9], "val_accuracy": [0.78, 0.85]}}))
+    epoch   CNN train acc   CNN val acc
+        1           80.0%         78.0%
+        2           90.0%         85.0%
+    """
+    columns = [(name, metric) for name in histories for metric in metrics]
+    headers = [f"{name} {_METRIC_LABELS.get(metric, metric)}" for name, metric in columns]
+    widths = [max(len(h), 7) for h in headers]
+    epochs = max(len(h[metrics[0]]) for h in histories.values())
+    lines = ["epoch" + "".join(f"   {h:>{w}}" for h, w in zip(headers, widths))]
+    for e in range(epochs):
+        cells = []
+        for (name, metric), w in zip(columns, widths):
+            values = histories[name][metric]
+            text = "–" if e >= len(values) else f"{values[e]:.1%}" if "acc" in metric else f"{values[e]:.3f}"
+            cells.append(f"   {text:>{w}}")
+        lines.append(f"{e + 1:>5}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def describe_history(history: dict[str, Sequence[float]], metric: str = "accuracy") -> str:
+    """One clause for a figure's alt text: where a metric's training and validation curves start and end.
+
+    Examples
+    --------
+    >>> describe_history({"accuracy": [0.8, 0.9], "val_accuracy": [0.78, 0.85]})
+    'training from 80.0% to 90.0% and validation from 78.0% to 85.0% over 2 epochs'
+    """
+    def fmt(v: float) -> str:
+        return f"{v:.1%}" if "acc" in metric else f"{v:.2f}"
+
+    train, val = history[metric], history[f"val_{metric}"]
+    return (f"training from {fmt(train[0])} to {fmt(train[-1])} and validation from {fmt(val[0])} to "
+            f"{fmt(val[-1])} over {len(train)} epoch{'s' * (len(train) != 1)}")
