@@ -282,75 +282,75 @@ def _check_padding(padding):
         raise ValueError(padding)
 
 
-def output_size_math(n, f, stride=1, padding="valid"):
+def output_size_math(n, k, stride=1, padding="valid"):
     _check_padding(padding)
-    return math.floor((n - f) / stride) + 1 if padding == "valid" else math.ceil(n / stride)
+    return math.floor((n - k) / stride) + 1 if padding == "valid" else math.ceil(n / stride)
 
 
-def output_size_count(n, f, stride=1, padding="valid"):
+def output_size_count(n, k, stride=1, padding="valid"):
     _check_padding(padding)
-    return len(range(0, n - f + 1, stride)) if padding == "valid" else len(range(0, n, stride))
+    return len(range(0, n - k + 1, stride)) if padding == "valid" else len(range(0, n, stride))
 
 
-def output_size_ceil_valid(n, f, stride=1, padding="valid"):
+def output_size_ceil_valid(n, k, stride=1, padding="valid"):
     _check_padding(padding)
-    return math.ceil((n - f) / stride) + 1 if padding == "valid" else math.ceil(n / stride)
+    return math.ceil((n - k) / stride) + 1 if padding == "valid" else math.ceil(n / stride)
 
 
-def output_size_floor_same(n, f, stride=1, padding="valid"):
+def output_size_floor_same(n, k, stride=1, padding="valid"):
     _check_padding(padding)
-    return (n - f) // stride + 1 if padding == "valid" else n // stride
+    return (n - k) // stride + 1 if padding == "valid" else n // stride
 
 
-def output_size_no_stride(n, f, stride=1, padding="valid"):
+def output_size_no_stride(n, k, stride=1, padding="valid"):
     _check_padding(padding)
-    return n - f + 1 if padding == "valid" else n
+    return n - k + 1 if padding == "valid" else n
 
 
-def output_size_no_plus_one(n, f, stride=1, padding="valid"):
+def output_size_no_plus_one(n, k, stride=1, padding="valid"):
     _check_padding(padding)
-    return (n - f) // stride if padding == "valid" else math.ceil(n / stride)
+    return (n - k) // stride if padding == "valid" else math.ceil(n / stride)
 
 
-def output_size_true_division(n, f, stride=1, padding="valid"):
+def output_size_true_division(n, k, stride=1, padding="valid"):
     _check_padding(padding)
-    return (n - f) / stride + 1 if padding == "valid" else math.ceil(n / stride)
+    return (n - k) / stride + 1 if padding == "valid" else math.ceil(n / stride)
 
 
-def same_padding_math(n, f, stride=1):
-    total = max((math.ceil(n / stride) - 1) * stride + f - n, 0)
+def same_padding_math(n, k, stride=1):
+    total = max((math.ceil(n / stride) - 1) * stride + k - n, 0)
     return total // 2, total - total // 2
 
 
-def same_padding_simulated(n, f, stride=1):
+def same_padding_simulated(n, k, stride=1):
     last_start = (len(range(0, n, stride)) - 1) * stride
-    missing = last_start + f - n
+    missing = last_start + k - n
     total = missing if missing > 0 else 0
     return total >> 1, (total + 1) >> 1
 
 
-def same_padding_no_stride(n, f, stride=1):
-    total = f - 1
+def same_padding_no_stride(n, k, stride=1):
+    total = k - 1
     return total // 2, total - total // 2
 
 
-def same_padding_extra_before(n, f, stride=1):
-    total = max((math.ceil(n / stride) - 1) * stride + f - n, 0)
+def same_padding_extra_before(n, k, stride=1):
+    total = max((math.ceil(n / stride) - 1) * stride + k - n, 0)
     return total - total // 2, total // 2
 
 
-def same_padding_floor(n, f, stride=1):
-    total = max((n // stride - 1) * stride + f - n, 0)
+def same_padding_floor(n, k, stride=1):
+    total = max((n // stride - 1) * stride + k - n, 0)
     return total // 2, total - total // 2
 
 
-def same_padding_negative(n, f, stride=1):
-    total = (math.ceil(n / stride) - 1) * stride + f - n
+def same_padding_negative(n, k, stride=1):
+    total = (math.ceil(n / stride) - 1) * stride + k - n
     return total // 2, total - total // 2
 
 
-def same_padding_floats(n, f, stride=1):
-    total = max((math.ceil(n / stride) - 1) * stride + f - n, 0)
+def same_padding_floats(n, k, stride=1):
+    total = max((math.ceil(n / stride) - 1) * stride + k - n, 0)
     return math.floor(total / 2), total - math.floor(total / 2) * 1.0
 
 
@@ -440,46 +440,46 @@ def conv2d_in_place(image, kernel, stride=1, padding="valid"):
 # Lesson 04 · Pooling
 # ---------------------------------------------------------------------------------------------
 
-def max_pool_loops(image, size=2, stride=None):
-    stride = stride or size
+def max_pool_loops(image, k=2, stride=None):
+    stride = stride or k
     image = np.asarray(image)
     planes = image[..., None] if image.ndim == 2 else image
-    oh, ow = (planes.shape[0] - size) // stride + 1, (planes.shape[1] - size) // stride + 1
+    oh, ow = (planes.shape[0] - k) // stride + 1, (planes.shape[1] - k) // stride + 1
     out = np.empty((oh, ow, planes.shape[2]), dtype=image.dtype)
     for c in range(planes.shape[2]):
         for i in range(oh):
             for j in range(ow):
-                values = [planes[i * stride + a, j * stride + b, c] for a in range(size) for b in range(size)]
+                values = [planes[i * stride + a, j * stride + b, c] for a in range(k) for b in range(k)]
                 out[i, j, c] = max(values)
     return out[..., 0] if image.ndim == 2 else out
 
 
-def max_pool_vectorised(image, size=2, stride=None):
-    stride = size if stride is None else stride
-    windows = sliding_window_view(np.asarray(image), (size, size), axis=(0, 1))[::stride, ::stride]
+def max_pool_vectorised(image, k=2, stride=None):
+    stride = k if stride is None else stride
+    windows = sliding_window_view(np.asarray(image), (k, k), axis=(0, 1))[::stride, ::stride]
     return windows.max(axis=(-2, -1))
 
 
-def _pool_variant(image, size=2, stride=None, *, reduce="max", default_stride=None, ignore_stride=False, plus_one=1,
+def _pool_variant(image, k=2, stride=None, *, reduce="max", default_stride=None, ignore_stride=False, plus_one=1,
                   rounding=math.floor, across_channels=False, sort_in_place=False, divide_in_place=False,
                   as_float=True, zeros_like=False):
     if stride is None:
-        stride = default_stride or size
+        stride = default_stride or k
     if ignore_stride:
-        stride = size
+        stride = k
     image = np.asarray(image)
-    oh = rounding((image.shape[0] - size) / stride) + plus_one
-    ow = rounding((image.shape[1] - size) / stride) + plus_one
+    oh = rounding((image.shape[0] - k) / stride) + plus_one
+    ow = rounding((image.shape[1] - k) / stride) + plus_one
     extra = () if across_channels else image.shape[2:]
     dtype = image.dtype if (zeros_like or reduce == "max") else np.float64
     out = np.zeros((oh, ow) + extra, dtype=dtype)
     for i in range(oh):
         for j in range(ow):
-            window = image[i * stride:i * stride + size, j * stride:j * stride + size]
+            window = image[i * stride:i * stride + k, j * stride:j * stride + k]
             if sort_in_place:
                 window.sort(axis=1)
             if divide_in_place:
-                window /= size * size
+                window /= k * k
                 out[i, j] = window.sum(axis=(0, 1))
                 continue
             if not as_float:
@@ -488,104 +488,104 @@ def _pool_variant(image, size=2, stride=None, *, reduce="max", default_stride=No
             if reduce == "max":
                 out[i, j] = window.max(axis=axes)
             elif reduce == "floordiv":
-                out[i, j] = window.sum(axis=axes) // (size * size)
+                out[i, j] = window.sum(axis=axes) // (k * k)
             else:
                 out[i, j] = window.astype(np.float64).mean(axis=axes)
     return out
 
 
-def max_pool_stride_ignored(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, ignore_stride=True)
+def max_pool_stride_ignored(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, ignore_stride=True)
 
 
-def max_pool_default_stride_one(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, default_stride=1)
+def max_pool_default_stride_one(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, default_stride=1)
 
 
-def max_pool_off_by_one(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, plus_one=0)
+def max_pool_off_by_one(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, plus_one=0)
 
 
-def max_pool_ceil(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, rounding=math.ceil)
+def max_pool_ceil(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, rounding=math.ceil)
 
 
-def max_pool_across_channels(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, across_channels=True)
+def max_pool_across_channels(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, across_channels=True)
 
 
-def max_pool_channels_first(image, size=2, stride=None):
+def max_pool_channels_first(image, k=2, stride=None):
     image = np.asarray(image)
     if image.ndim == 2:
-        return _pool_variant(image, size, stride)
-    return np.stack([_pool_variant(image[c], size, stride) for c in range(image.shape[0])])
+        return _pool_variant(image, k, stride)
+    return np.stack([_pool_variant(image[c], k, stride) for c in range(image.shape[0])])
 
 
-def max_pool_sorts_in_place(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, sort_in_place=True)
+def max_pool_sorts_in_place(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, sort_in_place=True)
 
 
-def average_pool_loops(image, size=2, stride=None):
-    stride = stride or size
+def average_pool_loops(image, k=2, stride=None):
+    stride = stride or k
     image = np.asarray(image)
     planes = image[..., None] if image.ndim == 2 else image
-    oh, ow = (planes.shape[0] - size) // stride + 1, (planes.shape[1] - size) // stride + 1
+    oh, ow = (planes.shape[0] - k) // stride + 1, (planes.shape[1] - k) // stride + 1
     out = np.empty((oh, ow, planes.shape[2]))
     for c in range(planes.shape[2]):
         for i in range(oh):
             for j in range(ow):
                 total = 0.0
-                for a in range(size):
-                    for b in range(size):
+                for a in range(k):
+                    for b in range(k):
                         total += float(planes[i * stride + a, j * stride + b, c])
-                out[i, j, c] = total / (size * size)
+                out[i, j, c] = total / (k * k)
     return out[..., 0] if image.ndim == 2 else out
 
 
-def average_pool_vectorised(image, size=2, stride=None):
-    stride = size if stride is None else stride
-    windows = sliding_window_view(np.asarray(image, np.float64), (size, size), axis=(0, 1))[::stride, ::stride]
+def average_pool_vectorised(image, k=2, stride=None):
+    stride = k if stride is None else stride
+    windows = sliding_window_view(np.asarray(image, np.float64), (k, k), axis=(0, 1))[::stride, ::stride]
     return windows.mean(axis=(-2, -1))
 
 
-def average_pool_sum_of_slices_uint8(image, size=2, stride=None):
-    stride = stride or size
+def average_pool_sum_of_slices_uint8(image, k=2, stride=None):
+    stride = stride or k
     image = np.asarray(image)
-    oh, ow = (image.shape[0] - size) // stride + 1, (image.shape[1] - size) // stride + 1
-    total = sum(image[a::stride, b::stride][:oh, :ow] for a in range(size) for b in range(size))  # uint8 + uint8 wraps
-    return total / (size * size)
+    oh, ow = (image.shape[0] - k) // stride + 1, (image.shape[1] - k) // stride + 1
+    total = sum(image[a::stride, b::stride][:oh, :ow] for a in range(k) for b in range(k))  # uint8 + uint8 wraps
+    return total / (k * k)
 
 
-def average_pool_stride_ignored(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, reduce="mean", ignore_stride=True)
+def average_pool_stride_ignored(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, reduce="mean", ignore_stride=True)
 
 
-def average_pool_off_by_one(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, reduce="mean", plus_one=0)
+def average_pool_off_by_one(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, reduce="mean", plus_one=0)
 
 
-def average_pool_ceil(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, reduce="mean", rounding=math.ceil)
+def average_pool_ceil(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, reduce="mean", rounding=math.ceil)
 
 
-def average_pool_across_channels(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, reduce="mean", across_channels=True)
+def average_pool_across_channels(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, reduce="mean", across_channels=True)
 
 
-def average_pool_divides_in_place(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, reduce="mean", divide_in_place=True)
+def average_pool_divides_in_place(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, reduce="mean", divide_in_place=True)
 
 
-def average_pool_integer_division(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, reduce="floordiv")
+def average_pool_integer_division(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, reduce="floordiv")
 
 
-def average_pool_zeros_like(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, reduce="mean", zeros_like=True)
+def average_pool_zeros_like(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, reduce="mean", zeros_like=True)
 
 
-def average_pool_takes_max(image, size=2, stride=None):
-    return _pool_variant(image, size, stride, reduce="max").astype(np.float64)
+def average_pool_takes_max(image, k=2, stride=None):
+    return _pool_variant(image, k, stride, reduce="max").astype(np.float64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -860,10 +860,10 @@ _VISIBLE_ANSWERS = {(5, 3, 1, "valid"): 3, (28, 3, 1, "valid"): 26, (5, 3, 2, "v
                     (5, 1, 3, "valid"): 2}
 
 
-def output_size_memorised(n, f, stride=1, padding="valid"):
+def output_size_memorised(n, k, stride=1, padding="valid"):
     """Knows the visible examples by heart; otherwise uses the valid formula for both paddings."""
     _check_padding(padding)
-    return _VISIBLE_ANSWERS.get((n, f, stride, padding), (n - f) // stride + 1)
+    return _VISIBLE_ANSWERS.get((n, k, stride, padding), (n - k) // stride + 1)
 
 
 HIDDEN_ONLY = [

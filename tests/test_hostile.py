@@ -234,7 +234,7 @@ def build(subs, solved) -> dict[str, dict]:
                                       "__array_function__, __class__ (refused)",
                               "message": "normalize returned a _Costume object. The grader reads only plain values"}
     nb = base("03_padding_and_stride")
-    edit(nb, "output_size", "return (n - f) // stride + 1", "return _Agree(0)")
+    edit(nb, "output_size", "return (n - k) // stride + 1", "return _Agree(0)")
     edit(nb, "output_size", "return (n + stride - 1) // stride", "return _Agree(0)")
     cell(nb, "output_size").source = AGREE_INT + cell(nb, "output_size").source
     write("liar_int", nb, "03_padding_and_stride")

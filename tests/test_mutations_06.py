@@ -234,42 +234,42 @@ def relu_backward_in_place(dout, x):
 # 6.3 max_pool_backward
 # ---------------------------------------------------------------------------------------------
 
-def max_pool_backward_loops(dout, x, size=2, stride=None):
-    step = stride or size
+def max_pool_backward_loops(dout, x, k=2, stride=None):
+    step = stride or k
     x = np.asarray(x, dtype=np.float64)
     dx = np.zeros_like(x)
     for c in range(x.shape[2]):
         for i in range(dout.shape[0]):
             for j in range(dout.shape[1]):
-                window = x[i * step:i * step + size, j * step:j * step + size, c]
+                window = x[i * step:i * step + k, j * step:j * step + k, c]
                 flat = int(np.argmax(window))
-                dx[i * step + flat // size, j * step + flat % size, c] += dout[i, j, c]
+                dx[i * step + flat // k, j * step + flat % k, c] += dout[i, j, c]
     return dx
 
 
-def max_pool_backward_vectorised(dout, x, size=2, stride=None):
-    step = size if stride is None else stride
+def max_pool_backward_vectorised(dout, x, k=2, stride=None):
+    step = k if stride is None else stride
     x = np.asarray(x, dtype=np.float64)
     out_h, out_w, channels = np.shape(dout)
-    windows = sliding_window_view(x, (size, size), axis=(0, 1))[::step, ::step][:out_h, :out_w]  # (H', W', C, s, s)
-    winner = windows.reshape(out_h, out_w, channels, size * size).argmax(axis=-1)
-    rows = np.arange(out_h)[:, None, None] * step + winner // size
-    cols = np.arange(out_w)[None, :, None] * step + winner % size
+    windows = sliding_window_view(x, (k, k), axis=(0, 1))[::step, ::step][:out_h, :out_w]  # (H', W', C, s, s)
+    winner = windows.reshape(out_h, out_w, channels, k * k).argmax(axis=-1)
+    rows = np.arange(out_h)[:, None, None] * step + winner // k
+    cols = np.arange(out_w)[None, :, None] * step + winner % k
     chans = np.broadcast_to(np.arange(channels), winner.shape)
     dx = np.zeros_like(x)
     np.add.at(dx, (rows, cols, chans), dout)
     return dx
 
 
-def _pool_variant(dout, x, size=2, stride=None, *, spread=False, overwrite=False, ignore_stride=False, ties="first",
+def _pool_variant(dout, x, k=2, stride=None, *, spread=False, overwrite=False, ignore_stride=False, ties="first",
                   across_channels=False):
-    step = size if (stride is None or ignore_stride) else stride
+    step = k if (stride is None or ignore_stride) else stride
     x = np.asarray(x, dtype=np.float64)
     dx = np.zeros_like(x)
     for i in range(dout.shape[0]):
         for j in range(dout.shape[1]):
             for c in range(x.shape[2]):
-                rs, cs = slice(i * step, i * step + size), slice(j * step, j * step + size)
+                rs, cs = slice(i * step, i * step + k), slice(j * step, j * step + k)
                 window = x[rs, cs, c]
                 if spread:
                     dx[rs, cs, c] += dout[i, j, c] / window.size
@@ -291,28 +291,28 @@ def _pool_variant(dout, x, size=2, stride=None, *, spread=False, overwrite=False
     return dx
 
 
-def max_pool_backward_spread(dout, x, size=2, stride=None):
-    return _pool_variant(dout, x, size, stride, spread=True)
+def max_pool_backward_spread(dout, x, k=2, stride=None):
+    return _pool_variant(dout, x, k, stride, spread=True)
 
 
-def max_pool_backward_overwrites(dout, x, size=2, stride=None):
-    return _pool_variant(dout, x, size, stride, overwrite=True)
+def max_pool_backward_overwrites(dout, x, k=2, stride=None):
+    return _pool_variant(dout, x, k, stride, overwrite=True)
 
 
-def max_pool_backward_stride_ignored(dout, x, size=2, stride=None):
-    return _pool_variant(dout, x, size, stride, ignore_stride=True)
+def max_pool_backward_stride_ignored(dout, x, k=2, stride=None):
+    return _pool_variant(dout, x, k, stride, ignore_stride=True)
 
 
-def max_pool_backward_every_tie(dout, x, size=2, stride=None):
-    return _pool_variant(dout, x, size, stride, ties="all")
+def max_pool_backward_every_tie(dout, x, k=2, stride=None):
+    return _pool_variant(dout, x, k, stride, ties="all")
 
 
-def max_pool_backward_last_tie(dout, x, size=2, stride=None):
-    return _pool_variant(dout, x, size, stride, ties="last")
+def max_pool_backward_last_tie(dout, x, k=2, stride=None):
+    return _pool_variant(dout, x, k, stride, ties="last")
 
 
-def max_pool_backward_across_channels(dout, x, size=2, stride=None):
-    return _pool_variant(dout, x, size, stride, across_channels=True)
+def max_pool_backward_across_channels(dout, x, k=2, stride=None):
+    return _pool_variant(dout, x, k, stride, across_channels=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def test_release_boilerplate_never_matches(planted, tmp_path):
 
 def test_fingerprints_stay_in_their_cell(tmp_path):
     """Two independent answers (loops vs sliding_window_view) that end max_pool the same short way
-    (``return out``) and start average_pool the same short way (``stride = stride or size``):
+    (``return out``) and start average_pool the same short way (``stride = stride or k``):
     each is shorter than a k-gram, so within each cell nothing matches. Fingerprints that ran on
     from max_pool into average_pool (over the given signature between them) would match."""
     aid = "04_pooling"
@@ -130,10 +130,10 @@ def test_fingerprints_stay_in_their_cell(tmp_path):
     ana["max_pool"] = ana["max_pool"].replace("return out[..., 0] if image.ndim == 2 else out", "return out")
     ben["max_pool"] = ben["max_pool"].replace("return windows.max(axis=(-2, -1))",
                                               "out = windows.max(axis=(-2, -1))\n    return out")
-    ben["average_pool"] = ben["average_pool"].replace("stride = size if stride is None else stride",
-                                                      "stride = stride or size")
+    ben["average_pool"] = ben["average_pool"].replace("stride = k if stride is None else stride",
+                                                      "stride = stride or k")
     assert ana["max_pool"].rstrip().endswith("return out") and ben["max_pool"].rstrip().endswith("return out")
-    assert "stride = stride or size" in ana["average_pool"] and "stride = stride or size" in ben["average_pool"]
+    assert "stride = stride or k" in ana["average_pool"] and "stride = stride or k" in ben["average_pool"]
     batch.write_batch(tmp_path, aid, {"ana": ana, "ben": ben})
     [result] = gather(tmp_path)
     assert [(c.grade_id, c.matched) for c in result.pairs[0].cells] == [("max_pool", 0), ("average_pool", 0)]
