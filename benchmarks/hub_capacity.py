@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from testbed.hubclass import HubClass  # noqa: E402
+from testbed.hubclass import NORMALIZE_OK, HubClass, answered  # noqa: E402
 
 AID = "01_pixels"
 
@@ -152,9 +152,6 @@ def _try(fn, *args):
 def latency() -> dict:
     """Submit → feedback released: the first submission (the canary runs first), one more alone,
     then 10 at once."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_hub import NORMALIZE_OK, answered
-
     root = Path(tempfile.mkdtemp(prefix="plt-hub-bench-"))
     os.chmod(root, 0o755)
     klass = HubClass(root, n_students=12)

@@ -3,9 +3,9 @@
     python -m benchmarks.similarity [--students 300] [--assignment 05_relu_and_feature_maps] [--planted 10]
 
 The class is written where a grade run leaves it (``OUT/grades.json`` and
-``OUT/autograded/<student>/<aid>/<aid>.ipynb``, by tests/similarity_batch.py); nothing is
+``OUT/autograded/<student>/<aid>/<aid>.ipynb``, by testbed/similarity_batch.py); nothing is
 executed. Each answer cell of the assignment has a few correct answers: the reference
-solution and the correct candidates of tests/test_exercise_mutations.py (loops, vectorised,
+solution and the correct candidates of testbed/candidates.py (loops, vectorised,
 einsum...), 3 or 4 per function. Student *i* takes combination number 173·*i* modulo their
 count (4 × 4 × 4 × 3 × 3 = 576 for lesson 05's compared cells): all 290 honest students differ,
 but many share one cell's text, as if they had handed in the same approach letter for letter
@@ -30,12 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder import course
 from autograder.reporting import similarity
-
-sys.path.insert(0, str(course.REPO / "tests"))  # the tests' batch builder (maintainers run this from the checkout)
-import similarity_batch as batch  # noqa: E402
-
+from testbed import similarity_batch as batch  # the tests' batch builder (maintainers run this from the checkout)
 
 STRIDE = 173  # a prime: consecutive students take combinations spread over all of them
 

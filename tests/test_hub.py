@@ -30,35 +30,12 @@ from pathlib import Path
 import pytest
 
 from conftest import LESSONS, REPO, SOLUTIONS, marked_lines, notebook
-from testbed.hubclass import HubClass
+from testbed.hubclass import AID, NORMALIZE_OK, HubClass, answered
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the hub runs as root: PAM, real accounts, the sandbox")
 
-AID = "01_pixels"
 ARTIFACTS = REPO / "test-artifacts" / "hub"
-NORMALIZE_OK = "return np.asarray(image).astype(np.float32) / np.float32(255)"
 GRAYSCALE_WRONG = "return np.asarray(rgb)[..., 0].astype(np.float32)"   # the red channel only: fails the tests
-
-
-def lesson() -> dict:
-    return json.loads(notebook(LESSONS, AID).read_text())
-
-
-def answered(answers: dict[str, str] | None = None, solved: tuple[str, ...] = ()) -> dict:
-    """The released lesson with stubs replaced: ``answers`` maps a grade_id to the line that
-    replaces its ``raise NotImplementedError()``; ``solved`` cells get the reference code."""
-    nb = lesson()
-    ref = {c["metadata"].get("nbgrader", {}).get("grade_id"): c["source"]
-           for c in json.loads(notebook(SOLUTIONS, AID).read_text())["cells"]}
-    for c in nb["cells"]:
-        gid = c["metadata"].get("nbgrader", {}).get("grade_id")
-        src = "".join(c["source"])
-        if gid in (answers or {}):
-            assert "raise NotImplementedError()" in src, gid
-            c["source"] = src.replace("raise NotImplementedError()", answers[gid])
-        elif gid in solved:
-            c["source"] = ref[gid]
-    return nb
 
 
 def _members(group: str) -> list[str] | None:

@@ -1,6 +1,6 @@
 """The similarity report (autograder/reporting/similarity.py), with the real copydetect.
 
-Batches are written where a grade run leaves them (tests/similarity_batch.py): nothing is
+Batches are written where a grade run leaves them (testbed/similarity_batch.py): nothing is
 executed. Per lesson 02–05 a class of six: the reference solution (``ref``), two students made
 of the mutation tests' correct candidates (``alt0``: loops, ``alt1``: vectorised/einsum…), a
 planted copy of ``ref`` and one of ``alt0`` (variables renamed, functions reordered, comments
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
-import similarity_batch as batch
 from conftest import ASSIGNMENTS, LESSONS as LESSONS_DIR, REPO, notebook, run_autograder
 
 from autograder.reporting.similarity import FLAG_SCORE, MIN_TOKENS, gather
+from testbed import similarity_batch as batch
 
 LESSONS = ["02_convolution", "03_padding_and_stride", "04_pooling", "05_relu_and_feature_maps"]
 PLANTED = {("alt0", "copy_alt0"), ("copy_ref", "ref")}

@@ -5,7 +5,7 @@ whose answer cells hold that student's code, written where a grade run leaves it
 ``OUT/autograded/<student>/<aid>/<aid>.ipynb``, with a ``graded`` row in ``OUT/grades.json``.
 The similarity report reads nothing else, so no notebook is executed.
 
-Independent students come from the correct candidates of tests/test_exercise_mutations.py
+Independent students come from the correct candidates of testbed/candidates.py
 (loops, vectorised, einsum... written apart from the solutions): each candidate's body is
 put in the released cell where the student writes, under the given signature and docstring.
 Planted copies come from :func:`disguise`: variables renamed, functions reordered, comments
@@ -27,11 +27,15 @@ from pathlib import Path
 
 import nbformat
 
-import test_exercise_mutations as mutations
-from conftest import LESSONS, SOLUTIONS, notebook
+from autograder.course import LESSONS, SOLUTIONS
+from testbed import candidates as mutations
 
 PLACEHOLDER = re.compile(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)\n?", re.M)
 MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+
+
+def notebook(root: Path, aid: str) -> Path:
+    return root / aid / f"{aid}.ipynb"
 
 
 def answer_cells(path: Path) -> dict[str, str]:
@@ -70,7 +74,7 @@ def fill(released: str, code: str) -> str:
 
 
 def helpers(fn, graded: set[str]) -> list[str]:
-    """Names of the functions of test_exercise_mutations that ``fn`` calls, and those they call
+    """Names of the functions of testbed/candidates.py that ``fn`` calls, and those they call
     (not the notebook's own graded functions), in the order first met."""
     found, todo = [], [fn]
     while todo:
@@ -91,7 +95,7 @@ def candidate_answer(released: str, fn, helper_names: list[str]) -> str:
 
 
 def candidates(aid: str) -> dict[str, list]:
-    """grade id -> the correct candidates of test_exercise_mutations for that answer cell, as answers.
+    """grade id -> the correct candidates of testbed/candidates.py for that answer cell, as answers.
 
     A candidate's answer carries the helper functions it calls, except those an earlier candidate
     of the same exercise already carries: one author wrote them all, and a helper in two answers
