@@ -280,12 +280,7 @@ def notation_problems_of_lesson_03(nb: dict) -> list[str]:
     return problems
 
 
-#: Lessons still being moved to the notation in a parallel change (issue 22); each leaves this set
-#: with that change, and then the set is empty and can go.
-NOTATION_PENDING = {"09_architecture_budgets"}
-
-
-@pytest.mark.parametrize("aid", [aid for aid in ASSIGNMENTS if aid not in NOTATION_PENDING])
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
 def test_every_lesson_writes_sizes_in_the_course_notation(aid):
     found = old_notation(load(notebook(SOLUTIONS, aid)))
     assert not found, (f"solutions/{aid} writes sizes in an old notation; lesson 03's is n, k, s, p, "

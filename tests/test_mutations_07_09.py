@@ -91,10 +91,10 @@ def dense_functional():
     return compiled(model, optimizer=keras.optimizers.Adam(learning_rate=1e-3))
 
 
-def cnn(padding="same", kernel=3, pool=L.MaxPooling2D):
+def cnn(padding="same", k=3, pool=L.MaxPooling2D):
     return compiled(keras.Sequential([
-        keras.Input((28, 28, 1)), L.Conv2D(32, kernel, padding=padding, activation="relu"), pool(2),
-        L.Conv2D(64, kernel, padding=padding, activation="relu"), pool(2), L.Flatten(),
+        keras.Input((28, 28, 1)), L.Conv2D(32, k, padding=padding, activation="relu"), pool(2),
+        L.Conv2D(64, k, padding=padding, activation="relu"), pool(2), L.Flatten(),
         L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")]))
 
 
@@ -118,7 +118,7 @@ def test_dense_wrong_answers_are_named(builder, needle):
 
 @pytest.mark.parametrize("builder, needle", [
     (lambda: cnn(padding="valid"), "expected 'same'"),
-    (lambda: cnn(kernel=5), r"kernel_size is \(5, 5\), expected \(3, 3\)"),
+    (lambda: cnn(k=5), r"kernel_size is \(5, 5\), expected \(3, 3\)"),
     (lambda: cnn(pool=L.AveragePooling2D), "is a AveragePooling2D, expected MaxPooling2D"),
 ])
 def test_cnn_wrong_answers_are_named(builder, needle):
@@ -202,22 +202,24 @@ def budget(spec, shape, *, bias=1, same_is_valid=False, true_division=False, poo
     """A layer_budget with one configurable mistake."""
     kind = spec["type"]
     if kind == "dense":
-        n = shape[-1] if dense_last_axis else int(np.prod(shape))
-        return (spec["units"],), (n + bias) * spec["units"], spec["units"]
+        n_in = shape[-1] if dense_last_axis else int(np.prod(shape))
+        return (spec["units"],), (n_in + bias) * spec["units"], spec["units"]
     if kind not in ("conv", "pool"):
         if unknown_ok:
             return tuple(shape), 0, int(np.prod(shape))
         raise ValueError(kind)
-    h, w, c = shape
-    k = spec["kernel"] if kind == "conv" else spec["size"]
+    rows, cols, c_in = shape
+    k = spec["k"]  # the kernel's or pooling window's side (lesson 3's notation)
     s = spec.get("stride", 1 if kind == "conv" else k)
-    f = spec["filters"] if kind == "conv" else (pool_channels or c)
-    params = (k * k * c + bias) * f if kind == "conv" else 0
+    c_out = spec["filters"] if kind == "conv" else (pool_channels or c_in)
+    params = (k * k * c_in + bias) * c_out if kind == "conv" else 0
     if spec.get("padding", "valid") == "same" and not same_is_valid:
-        oh, ow = math.ceil(h / s), math.ceil(w / s)
+        out_rows, out_cols = math.ceil(rows / s), math.ceil(cols / s)
+    elif true_division:
+        out_rows, out_cols = (rows - k) / s + 1, (cols - k) / s + 1
     else:
-        oh, ow = ((h - k) / s + 1, (w - k) / s + 1) if true_division else ((h - k) // s + 1, (w - k) // s + 1)
-    return (oh, ow, f), params, int(oh * ow * f)
+        out_rows, out_cols = (rows - k) // s + 1, (cols - k) // s + 1
+    return (out_rows, out_cols, c_out), params, int(out_rows * out_cols * c_out)
 
 
 @pytest.mark.parametrize("mistake, needle", [
