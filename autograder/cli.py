@@ -156,8 +156,8 @@ def _release(args, parser) -> int:
 
 
 def _grade(args, parser) -> int:
-    from autograder.batch.canary import BatchStopped
     from autograder.batch.grade import grade
+    from autograder.job.contract import BatchStopped
 
     opts = Options(mode=args.mode, timeout=args.timeout, cell_timeout=args.cell_timeout, jobs=max(1, args.jobs),
                    force=args.force, sandbox=args.sandbox, mem_mb=args.mem_mb, nproc=args.nproc,
@@ -295,7 +295,7 @@ def _hub(args, parser) -> int:
 def _unzip(args) -> Path:
     """Unpack ``--from-zip`` into OUT/submissions/ and say where every file went."""
     from autograder.gradebook.lms import unpack_zip
-    from autograder.batch.grade import read_roster_rows
+    from autograder.batch.intake import read_roster_rows
 
     roster = read_roster_rows(args.roster) if args.roster else None
     dest = args.out / "submissions"

@@ -188,12 +188,12 @@ def test_a_grading_worker_holds_its_slots_uid_while_it_lives(tmp_path, monkeypat
     """A worker inherits the lock on its slot's job uid: a grader killed outright lets go of
     its own hold at once, but no other batch can claim the uid (and then have its kernels
     killed by the old worker's sweep) until the worker has gone too."""
-    from autograder.job.slots import _Worker
+    from autograder.job.slots import _WorkerProcess
     from autograder.sandbox import kernel as sandbox
 
     monkeypatch.setattr(sandbox, "UID_LOCKS", tmp_path / "locks")
     (uid,), held = sandbox.claim_uids(1, first=61700)
-    worker = _Worker("fast", tmp_path / "worker.log", held[0])
+    worker = _WorkerProcess("fast", tmp_path / "worker.log", held[0])
     held[0].close()  # what the grader's death does to its own hold
     try:
         with pytest.raises(RuntimeError, match="no free job uid"):
@@ -360,8 +360,10 @@ def test_feedback_exporter_keeps_compiled_templates_and_writes_the_same_page(tmp
     assert first == second == plain
     worker_cfg = Config()
     from autograder.job import worker
+    from autograder.job.contract import Limits, WorkerJob
 
-    job = {"workspace": str(tmp_path), "assignment": "01_pixels", "cell_timeout": 30, "sandbox": False}
+    job = WorkerJob(workspace=str(tmp_path), assignment="01_pixels", student="", mode="fast",
+                    limits=Limits(cell_timeout=30, mem_mb=4096, nproc=256), sandbox=False)
     src = tmp_path / "source" / "01_pixels"
     src.mkdir(parents=True)
     shutil.copy2(notebook(SOLUTIONS, "01_pixels"), src / "01_pixels.ipynb")

@@ -246,8 +246,7 @@ def test_a_batch_reuses_a_private_cached_release_and_never_a_stale_one(tmp_path,
     import shutil
 
     from autograder import course
-    from autograder.authoring.release import release_template
-    from autograder.batch.canary import release_digest
+    from autograder.authoring.release import release_digest, release_template
 
     monkeypatch.setenv("AUTOGRADER_CACHE", str(tmp_path / "cache"))
     aids = ["01_pixels", "04_pooling"]

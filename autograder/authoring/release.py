@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -183,3 +184,26 @@ def release_template(root: Path, aids: list[str]) -> str:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)  # a cache that cannot be written costs time, never a grade
     return "released"
+
+
+def release_digest(template: Path, aid: str) -> str:
+    """sha256 of what grading an assignment depends on: its source (solutions, visible and
+    hidden tests) and its released notebook (in the template ``release_template`` built)."""
+    h = hashlib.sha256()
+    for path in (course.SOLUTIONS / aid / f"{aid}.ipynb", template / "release" / aid / f"{aid}.ipynb"):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def release_points(template: Path, aid: str) -> tuple[float, float]:
+    """(total, autograded) points of the released assignment, from the template gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{template / 'gradebook.db'}") as gb:
+        total = auto = 0.0
+        for notebook in gb.find_assignment(aid).notebooks:
+            for cell in notebook.grade_cells:
+                total += float(cell.max_score)
+                if cell.cell_type == "code":
+                    auto += float(cell.max_score)
+        return total, auto

@@ -32,21 +32,20 @@ import sys
 import time
 from pathlib import Path
 
+from concurrent.futures import ThreadPoolExecutor
+
 import nbformat
 
 from autograder import course
+from autograder.authoring.release import release_digest
+from autograder.batch.options import Options
+from autograder.batch.stops import STOP_HELP
+from autograder.job.contract import BatchStopped, Job, JobResult, Limits
+from autograder.job.runners import Runner
+from autograder.sandbox.kernel import KEPT_ENV, data_files
 
 FLOOR_S = 30      # no cell gets less than this
 FACTOR = 10       # × the reference's time for the same cell
-
-
-class BatchStopped(Exception):
-    """The grading environment is broken: no student may be graded in it. The message says
-    why; ``help`` says what it means and what to do."""
-
-    def __init__(self, message: str, help: str = ""):
-        super().__init__(message)
-        self.help = help or STOP_HELP
 
 
 def cache_dir() -> Path:
@@ -60,15 +59,6 @@ def reference(aid: str) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     return nb
-
-
-def release_digest(template: Path, aid: str) -> str:
-    """sha256 of what grading an assignment depends on: its source (solutions, visible and
-    hidden tests) and its released notebook."""
-    h = hashlib.sha256()
-    for path in (course.SOLUTIONS / aid / f"{aid}.ipynb", template / "release" / aid / f"{aid}.ipynb"):
-        h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def _stat(path: str) -> list:
@@ -99,8 +89,6 @@ def fingerprint(settings: dict, data: list[str]) -> str:
     package and the grader's own code (contents); the data files the sandbox exposes; the
     kernel-relevant environment variables; and the batch settings (mode, sandbox, caps).
     """
-    from autograder.sandbox.kernel import KEPT_ENV
-
     parts = {
         "python": [sys.version, os.path.realpath(sys.executable), os.path.realpath(sys.prefix)],
         "site": [_stat(os.path.join(d, name)) for d in site.getsitepackages() if os.path.isdir(d)
@@ -135,21 +123,21 @@ def save(path: Path, record: dict) -> None:
         pass  # a cache that cannot be written costs time, never a grade
 
 
-def failure(aid: str, result: dict, auto_max: float) -> str | None:
+def failure(aid: str, result: JobResult, auto_max: float) -> str | None:
     """Why the reference did not pass, as one line; None when it got every autograded point."""
-    if not result.get("ok"):
-        return f"canary {aid}: the reference solution could not be graded: {result.get('reason', 'unknown error')}"
-    auto = sum(g["auto_score"] or 0.0 for g in result["grades"] if not g["needs_manual_grade"])
-    first = result.get("first_error")
-    if auto >= auto_max and not result.get("timeouts") and not result.get("crashes") and not first:
+    if not result.ok:
+        return f"canary {aid}: the reference solution could not be graded: {result.reason or 'unknown error'}"
+    auto = sum(g["auto_score"] or 0.0 for g in result.grades if not g["needs_manual_grade"])
+    first = result.first_error
+    if auto >= auto_max and not result.timeouts and not result.crashes and not first:
         return None
     if first:
         where = f"cell {first['index']}" + (f" ({first['grade_id']})" if first.get("grade_id") else "")
         return f"canary {aid}: {where} raised {first['ename']}: {first['evalue']}"
-    if result.get("timeouts"):
-        return f"canary {aid}: the reference timed out in {', '.join(result['timeouts'])}"
-    if result.get("crashes"):
-        return f"canary {aid}: the kernel died in {', '.join(result['crashes'])}"
+    if result.timeouts:
+        return f"canary {aid}: the reference timed out in {', '.join(result.timeouts)}"
+    if result.crashes:
+        return f"canary {aid}: the kernel died in {', '.join(result.crashes)}"
     return f"canary {aid}: the reference solution scored {auto:g} of {auto_max:g} autograded points"
 
 
@@ -159,24 +147,46 @@ def limits(cell_seconds: dict[str, float], cap: int) -> tuple[dict[str, int], in
     return per, max(per.values(), default=min(cap, FLOOR_S))
 
 
-def record(result: dict, seconds: float) -> dict:
-    return {"cell_seconds": result.get("cell_seconds", {}), "seconds": round(seconds, 1),
+def record(result: JobResult, seconds: float) -> dict:
+    return {"cell_seconds": result.cell_seconds, "seconds": round(seconds, 1),
             "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
-CAUSES = ("Common causes: the kernel cannot import the course package or a library (a venv of another checkout, "
-          "a missing package), the Fashion-MNIST files are missing (make data), the wrong KERAS_BACKEND.")
-STOP_HELP = ("The reference solution must get every autograded point in this grading environment; it did not, so "
-             "every student would have been marked down for the environment's fault. No student was graded.\n"
-             "Fix the environment and run the same command again (finished work is kept). " + CAUSES + "\n"
-             "--no-canary skips this check (only if you know why the reference fails here).")
-MIDWAY_HELP = ("A cell as released, which runs before any of the student's code, failed: the grading environment "
-               "broke during the batch, and every later student would have been marked down for it. Grading "
-               "stopped; the students graded before are kept.\nFix the environment and run the same command "
-               "again: it resumes where it stopped. " + CAUSES)
-KERNEL_HELP = ("A student's kernel did not start, before any of the student's code ran: the grading environment "
-               "broke during the batch (or since the canary was cached), and every later student would have been "
-               "marked down for it. Grading stopped; the students graded before are kept.\nFix the environment and "
-               "run the same command again: it resumes where it stopped. Common causes: a kernel that cannot start "
-               "(ipykernel missing or broken in the venv), too little memory under --mem-mb, no room in /run or "
-               "the temporary folder.")
+def check(runner: Runner, template: Path, points: dict[str, tuple[float, float]], opts: Options,
+          stream) -> dict[str, tuple[dict[str, int], int]]:
+    """Grade each assignment's reference solution with the batch's runner, as the students will be;
+    the per-cell time limits from it, per assignment. Raises BatchStopped if any reference loses points."""
+    settings = {"mode": opts.mode, "sandboxed": runner.sandboxed, "mem_mb": opts.mem_mb, "nproc": opts.nproc,
+                "cell_timeout": opts.cell_timeout}
+    env = fingerprint(settings, data_files())
+    print(f"canary: grading the reference solution of {', '.join(points)} first, as the students will be",
+          file=stream, flush=True)
+    found: dict[str, tuple[dict[str, int], int]] = {}
+
+    def one(aid: str) -> tuple[str, str]:
+        digest = release_digest(template, aid)
+        path = cache_path(aid, digest, env)
+        # On a cluster the environment is the workers', which this machine cannot fingerprint:
+        # the canary runs every time there (one notebook per assignment, on the cluster).
+        cached = load_cached(path) if runner.local_environment else None
+        if cached is not None:
+            found[aid] = limits(cached["cell_seconds"], opts.cell_timeout)
+            return aid, f"passed (cached from {cached['when']})"
+        start = time.monotonic()
+        result = runner.run(Job(reference(aid), "canary", aid, digest, opts.mode, opts.sandbox,
+                                Limits(opts.cell_timeout, opts.mem_mb, opts.nproc), opts.timeout, template))
+        seconds = time.monotonic() - start
+        problem = failure(aid, result, points[aid][1])
+        if problem:
+            raise BatchStopped(problem, STOP_HELP)
+        if runner.local_environment:
+            save(path, record(result, seconds))
+        found[aid] = limits(result.cell_seconds, opts.cell_timeout)
+        return aid, f"passed in {seconds:.1f} s"
+
+    with ThreadPoolExecutor(max_workers=runner.jobs) as pool:
+        for aid, how in pool.map(one, points):
+            per, other = found[aid]
+            span = f"{min(per.values(), default=other)}–{max(per.values(), default=other)} s"
+            print(f"canary {aid}: {how}; cell time limits {span}", file=stream, flush=True)
+    return found

@@ -10,13 +10,11 @@ gradebook, grades.csv and feedback, exactly as in a local batch.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from pathlib import Path
 
-import nbformat
-
-from autograder.batch.canary import BatchStopped
-from autograder.job.runners import Job
+from autograder.job.contract import BatchStopped, Job, JobResult
 
 CLUSTER_HELP = ("Check that the scheduler is running and that this machine reaches it with the course's client "
                 "certificate (--certs). Every job finished so far is kept in .results/: run the same command again "
@@ -61,18 +59,19 @@ class Cluster:
             time.sleep(0.5)
         return n
 
-    def grade(self, job: dict) -> dict:
-        """Run one job on the cluster; its result, or ``ok: False`` with the reason."""
+    def grade(self, job: Job) -> JobResult:
+        """Run one job on the cluster (sent as JSON: workers run their own checkout's code); its
+        result, or ``ok`` False with the reason."""
         from distributed import KilledWorker
 
         from autograder.cluster.station import grade_job
 
-        key = f"grade-{job['student']}-{job['assignment']}-{uuid.uuid4().hex[:8]}"
+        key = f"grade-{job.student}-{job.assignment}-{uuid.uuid4().hex[:8]}"
         try:
-            future = self.client.submit(grade_job, job, key=key, resources={"grading": 1}, pure=False)
-            return future.result()
+            future = self.client.submit(grade_job, job.to_json(), key=key, resources={"grading": 1}, pure=False)
+            return JobResult.from_wire(future.result())
         except KilledWorker as err:
-            return {"ok": False, "reason": f"grading it ended the worker each time it was tried ({err})"[:300]}
+            return JobResult.failed(f"grading it ended the worker each time it was tried ({err})"[:300])
         except Exception as err:  # the scheduler went away (CancelledError, CommClosedError, OSError, ...)
             if self.client.status in ("running", "connecting") and self._alive():
                 raise
@@ -94,7 +93,7 @@ class Cluster:
 
 
 class ClusterRunner:
-    """The batch's runner (autograder.job.runners) for ``grade --scheduler``: every job
+    """The batch's runner (:class:`autograder.job.runners.Runner`) for ``grade --scheduler``: every job
     goes to the scheduler at once (it queues them); the parent only screens and merges."""
 
     sandboxed = "cluster"      # the workers' sandbox: this machine cannot fingerprint it,
@@ -105,11 +104,10 @@ class ClusterRunner:
         self.jobs = max(jobs, 2 * self.cluster.wait_for_slots())
         self.sandbox = sandbox
 
-    def run(self, job: Job) -> dict:
-        return self.cluster.grade({"notebook": nbformat.writes(job.notebook), "student": job.student,
-                                   "assignment": job.assignment, "digest": job.digest, "mode": job.mode,
-                                   "sandbox": "off" if job.sandbox == "off" else "on", "settings": job.settings,
-                                   "timeout": job.timeout})
+    def run(self, job: Job) -> JobResult:
+        # Sandboxing is a must on a worker unless the batch said off; the release is the worker's own.
+        return self.cluster.grade(dataclasses.replace(job, sandbox="off" if job.sandbox == "off" else "on",
+                                                      template=None))
 
     def isolation(self) -> str:
         how = "NOT sandboxed" if self.sandbox == "off" else "sandboxed there"

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import threading
 
-import nbformat
+from autograder.job.contract import Job, JobResult
+from autograder.job.slots import Slots
 
 _slots = None
 _lock = threading.Lock()
@@ -29,8 +30,6 @@ def _station(mode: str, sandbox: str):
         if _slots is None or _slots.mode != mode:
             from distributed import get_worker
 
-            from autograder.job.slots import Slots
-
             if _slots is not None:
                 _slots.close()
             # Job uids from 62000 on: a local batch on the same machine claims from 61000.
@@ -38,20 +37,21 @@ def _station(mode: str, sandbox: str):
         return _slots
 
 
-def grade_job(job: dict) -> dict:
-    """Grade one job (see the module docstring); runs in a Dask worker's thread."""
-    slots = _station(job["mode"], job.get("sandbox", "auto"))
-    if job.get("sandbox") == "on" and not slots.sandboxed:
-        return {"ok": False, "reason": f"the worker cannot sandbox student code: {slots.why_not}"}
-    aid = job["assignment"]
-    mine = slots.digest(aid)
-    if mine != job["digest"]:
-        return {"ok": False, "reason": f"worker has release {mine[:12]}, batch needs {job['digest'][:12]} "
-                                       f"(update the worker's checkout of the course)"}
-    nb = nbformat.reads(job["notebook"], as_version=4)
-    result = slots.run(nb, job["student"], aid, job["settings"], job["timeout"])
-    result["isolation"] = slots.isolation()
-    return result
+def grade_job(payload: str) -> dict:
+    """Grade one job (a :class:`~autograder.job.contract.Job` as JSON; see the module docstring);
+    runs in a Dask worker's thread. Its :class:`~autograder.job.contract.JobResult` goes back as
+    plain data."""
+    job = Job.from_json(payload)
+    slots = _station(job.mode, job.sandbox)
+    if job.sandbox == "on" and not slots.sandboxed:
+        return JobResult.failed(f"the worker cannot sandbox student code: {slots.why_not}").to_wire()
+    mine = slots.digest(job.assignment)
+    if mine != job.digest:
+        return JobResult.failed(f"worker has release {mine[:12]}, batch needs {job.digest[:12]} "
+                                f"(update the worker's checkout of the course)").to_wire()
+    result = slots.run(job)
+    result.isolation = slots.isolation()
+    return result.to_wire()
 
 
 def close() -> None:

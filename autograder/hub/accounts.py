@@ -21,7 +21,7 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from autograder.batch.grade import read_roster_rows
+from autograder.batch.intake import read_roster_rows
 from autograder.hub.layout import INSTRUCTORS, STUDENTS, Layout, ensure_groups
 
 #: Unix user names that are safe everywhere (useradd's default rule, lower case).
@@ -29,7 +29,7 @@ NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 
 def read_roster(path: Path) -> list[str]:
-    """The roster's student ids (the grader's roster, autograder.batch.grade), each one
+    """The roster's student ids (the grader's roster, autograder.batch.intake), each one
     usable as a Unix user name."""
     ids = [r["student_id"] for r in read_roster_rows(path)]
     bad = [i for i in ids if not NAME.match(i)]

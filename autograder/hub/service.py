@@ -252,7 +252,8 @@ class Service:
 
     # --- 3 and 4: grade and release feedback ----------------------------------------------
     def grade(self, aid: str, students: list[str], on_row) -> dict:
-        from autograder.batch.grade import Options, grade
+        from autograder.batch.grade import grade
+        from autograder.batch.options import Options
 
         opts = Options(jobs=self.jobs, course_dir=self.layout.course)
         rows = grade(self.layout.course / "submitted", self.graded, aids=[aid], opts=opts, stream=self.out,
@@ -277,7 +278,7 @@ class Service:
             return  # not submitted with nbgrader: nothing the student could fetch it with
         graded = row is not None and row.cells and (self.graded / "feedback" / sid / aid / f"{aid}.html").is_file()
         if not graded:
-            status = row.status if row is not None else "not graded"
+            status = str(row.status) if row is not None else "not graded"
             notes = "".join(f"<li>{html.escape(n)}</li>" for n in (row.notes if row is not None else []))
             page.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{aid}</title></head><body>"
                             f"<h1>{aid}: not graded</h1><p>{html.escape(status)}</p><ul>{notes}</ul>"
@@ -319,7 +320,7 @@ class Service:
                 name = latest.get(sid)
                 if name is None:
                     return
-                status = row.status if row is not None else "not graded"
+                status = str(row.status) if row is not None else "not graded"
                 score = f"{row.score:g}/{row.max_score:g}" if row is not None else ""
                 with lock:
                     if name in self.state["done"]:

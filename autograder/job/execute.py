@@ -52,11 +52,6 @@ from traitlets import Bool, Dict, Integer, List, Unicode
 from autograder.job.preprocessors import hidden_keys, quotes
 from autograder.notebook import BEGIN_WORDS, END_WORDS, cell_key, is_test_cell
 
-#: Why the kernel of this process's last notebook did not start (None when it did). No
-#: student code has run by then, so it is the grading environment's fault; the worker
-#: reads it after a failed job.
-start_failure: str | None = None
-
 #: autograder/job/guard.py and plain.py, which run inside the kernel from their source
 #: (the sandbox has no course repository to import them from).
 GUARD_SOURCE = Path(__file__).with_name("guard.py").read_text(encoding="utf-8")
@@ -133,6 +128,9 @@ class GuardedExecute(Execute):
                                            "are rebound to the real objects before each test").tag(config=True)
     answer_names = List(Unicode(), help="names the tests read that only the student's cells bind: what they hold or "
                                         "return is made plain before each test (autograder.job.plain)").tag(config=True)
+    start_failure_file = Unicode("", help="where to write why the kernel did not start, if it did not: no student "
+                                          "code has run then, so the grading environment is at fault (the worker "
+                                          "reads it)").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -178,14 +176,13 @@ class GuardedExecute(Execute):
         self._gave_up = False
         self._keys = hidden_keys(nb)
         self._sinks = {}  # id(cell copy) -> (the copy, its outputs): executions whose outputs stay out
-        global start_failure
-        start_failure = None
         with contextlib.ExitStack() as kernel:
             try:
                 kernel.enter_context(self.setup_kernel())
                 self.wait_for_reply(self.kc.kernel_info())
             except Exception as err:
-                start_failure = f"{type(err).__name__}: {err}"[:300]
+                if self.start_failure_file:
+                    Path(self.start_failure_file).write_text(f"{type(err).__name__}: {err}"[:300])
                 raise
             for index, cell in enumerate(self.nb.cells):
                 self._run(cell, index)

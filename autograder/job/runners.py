@@ -1,9 +1,9 @@
-"""Where a job is graded: the seam between the batch (:mod:`autograder.batch.grade`) and
-the places that run a student's notebook.
+"""Where a job is graded: the seam between the batch (:mod:`autograder.batch`) and the places
+that run a student's notebook.
 
-A :class:`Runner` takes one :class:`Job` (a screened notebook, with everything needed to
-grade it) and returns the worker's result (:func:`autograder.job.worker.run`'s dict:
-``ok``, ``grades``, ``files``…). Two implement it:
+A :class:`Runner` takes one :class:`~autograder.job.contract.Job` (a screened notebook, with
+everything needed to grade it) and returns its :class:`~autograder.job.contract.JobResult`.
+Two implement it:
 
 - :class:`LocalRunner`: grading slots on this machine (:class:`autograder.job.slots.Slots`);
 - ``autograder.cluster.client.ClusterRunner``: the course workers of a Dask cluster.
@@ -11,31 +11,15 @@ grade it) and returns the worker's result (:func:`autograder.job.worker.run`'s d
 The caller picks one (``python -m autograder grade`` picks the cluster's for
 ``--scheduler``; the hub's service grades here) and hands :func:`~autograder.batch.grade.grade`
 a factory; the batch never asks which it has. A runner that loses its grading machinery
-for good raises :class:`~autograder.batch.canary.BatchStopped` (with its help text).
+for good raises :class:`~autograder.job.contract.BatchStopped` (with its help text).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Protocol
 
-import nbformat
-
-
-@dataclass
-class Job:
-    """One screened notebook to grade, and how."""
-
-    notebook: nbformat.NotebookNode
-    student: str
-    assignment: str
-    digest: str          # of the release it is graded against (a cluster worker checks its own)
-    mode: str            # "fast" or "full"
-    sandbox: str         # "auto", "on" or "off", as asked
-    settings: dict = field(default_factory=dict)  # cell_timeout, cell_limits, mem_mb, nproc
-    timeout: float = 1800.0                        # for the whole notebook
-    template: Path | None = None                   # the batch's release (local slots grade against it)
+from autograder.job.contract import Job, JobResult
+from autograder.job.slots import Slots
 
 
 class Runner(Protocol):
@@ -43,7 +27,7 @@ class Runner(Protocol):
     sandboxed: object         # for the canary's fingerprint: True/False here, "cluster" there
     local_environment: bool   # whether this machine's environment is the one that grades (canary cache)
 
-    def run(self, job: Job) -> dict: ...
+    def run(self, job: Job) -> JobResult: ...
 
     def isolation(self) -> str: ...
 
@@ -60,15 +44,12 @@ class LocalRunner:
     local_environment = True
 
     def __init__(self, jobs: int, mode: str, sandbox: str, uid_base: int, total: int):
-        from autograder.job.slots import Slots
-
         self.jobs = jobs
         self.slots = Slots(jobs, mode, sandbox, uid_base, start=total)
         self.sandboxed, self.why_not = self.slots.sandboxed, self.slots.why_not
 
-    def run(self, job: Job) -> dict:
-        return self.slots.run(job.notebook, job.student, job.assignment, job.settings, job.timeout,
-                              template=job.template)
+    def run(self, job: Job) -> JobResult:
+        return self.slots.run(job)
 
     def isolation(self) -> str:
         return self.slots.isolation()

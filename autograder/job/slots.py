@@ -3,16 +3,16 @@
 A :class:`Slots` owns a private work folder with the released assignments (the template
 gradebook and sources, built by :func:`autograder.authoring.release.release_template`), the sandbox's
 job uids (claimed for as long as it lives) and one grading worker process per slot
-(``python -m autograder.job.worker --serve``), reused job after job. ``run`` grades one
-job in a throwaway nbgrader course and returns the worker's result with the files it made
+(``python -m autograder.job.worker --serve``, a :class:`_WorkerProcess`), reused job after
+job. ``run`` grades one :class:`~autograder.job.contract.Job` in a throwaway nbgrader course
+and returns the worker's :class:`~autograder.job.contract.JobResult` with the files it made
 (feedback HTML, the executed notebook) as bytes: the caller decides where they go. The local
-batch (:mod:`autograder.batch.grade`) and a cluster worker (:mod:`autograder.cluster.station`)
-grade through the same code.
+batch (through :class:`~autograder.job.runners.LocalRunner`) and a cluster worker
+(:mod:`autograder.cluster.station`) grade through the same code.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import shutil
@@ -25,8 +25,9 @@ from pathlib import Path
 import nbformat
 
 from autograder import course
-from autograder.authoring.release import release_template
+from autograder.authoring.release import release_digest, release_template
 from autograder.job import scratch
+from autograder.job.contract import Job, JobResult, WorkerJob
 
 
 class Slots:
@@ -39,7 +40,7 @@ class Slots:
         self.free: queue.Queue[int] = queue.Queue()
         for i in range(n):
             self.free.put(i)
-        self.workers: dict[int, _Worker | None] = {}
+        self.workers: dict[int, _WorkerProcess | None] = {}
         self.templates: dict[str, Path] = {}
         self._template_lock, self._seed_lock = threading.Lock(), threading.Lock()
         self.home_seed, self._seed_build = "", None
@@ -62,7 +63,7 @@ class Slots:
         # nbgrader and nbconvert (0.8 s) while the batch releases its assignments and opens the
         # gradebook, not after. The others start with their first job.
         for i in range(n if start is None else min(n, start)):
-            self.workers[i] = _Worker(mode, self.workroot / f"worker-{i}.log", self._lock_of(i))
+            self.workers[i] = _WorkerProcess(mode, self.workroot / f"worker-{i}.log", self._lock_of(i))
 
     def _lock_of(self, slot: int):
         """The open lock file that holds the slot's job uid (None without the sandbox)."""
@@ -88,8 +89,6 @@ class Slots:
 
     def digest(self, aid: str) -> str:
         """The release digest of ``aid`` as this checkout releases it."""
-        from autograder.batch.canary import release_digest
-
         return release_digest(self.template([aid]), aid)
 
     def _wait_for_seed(self) -> None:
@@ -100,75 +99,74 @@ class Slots:
                 self.home_seed = str(self.workroot / "home-seed") if ok else ""
 
     # --- one job ---------------------------------------------------------------------------
-    def run(self, nb: nbformat.NotebookNode, sid: str, aid: str, settings: dict, timeout: float,
-            template: Path | None = None) -> dict:
-        """Grade one job in a free slot; the result has ``files``: {"feedback"|"autograded": bytes}.
-
-        ``settings``: cell_timeout and cell_limits (from the canary), mem_mb, nproc."""
-        template = template or self.template([aid])
+    def run(self, job: Job) -> JobResult:
+        """Grade one job in a free slot (against ``job.template``, else this checkout's release);
+        the result's ``files`` hold the pages made: {"feedback"|"autograded": bytes}."""
+        template = job.template or self.template([job.assignment])
         slot = self.free.get()
         try:
-            return self._run(nb, sid, aid, slot, settings, timeout, template)
+            with tempfile.TemporaryDirectory(prefix="job-", dir=self.workroot) as tmp:
+                return self._run(job, Path(tmp), slot, template)
         finally:
             self.free.put(slot)
 
-    def _run(self, nb, sid: str, aid: str, slot: int, settings: dict, timeout: float, template: Path) -> dict:
-        with tempfile.TemporaryDirectory(prefix="job-", dir=self.workroot) as tmp:
-            ws = Path(tmp)
-            shutil.copy2(template / "gradebook.db", ws / "gradebook.db")
-            shutil.copytree(template / "source" / aid, ws / "source" / aid)
-            dest = ws / "submitted" / sid / aid
-            dest.mkdir(parents=True)
-            nbformat.write(nb, dest / f"{aid}.ipynb")
-            uid = self.uids[slot]
-            self._wait_for_seed()
-            job = {"workspace": str(ws), "assignment": aid, "student": sid, "mode": self.mode,
-                   "cell_timeout": settings["cell_timeout"], "cell_limits": settings.get("cell_limits") or {},
-                   "sandbox": self.sandboxed, "job_dir": str(ws / "jail"),
-                   "uid": uid, "mem_mb": settings["mem_mb"], "nproc": settings["nproc"], "home_seed": self.home_seed,
-                   "result": str(ws / "result.json")}
-            (ws / "jail").mkdir(mode=0o700)
-            (ws / "job.json").write_text(json.dumps(job))
-            try:
-                worker = self.workers.get(slot)
-                if worker is None or not worker.alive():
-                    if worker is not None:
-                        worker.close()
-                    worker = self.workers[slot] = _Worker(self.mode, self.workroot / f"worker-{slot}.log",
-                                                          self._lock_of(slot))
-                finished = worker.grade(ws / "job.json", timeout)
-                if finished is None:
-                    worker.close()
-                    self.workers[slot] = None
-                    return {"ok": False, "reason": f"grading took longer than {timeout:g} s"}
-                result_path = ws / "result.json"
-                if not finished or not result_path.is_file():
-                    reason = f"grader worker ended without a result ({worker.ended()}) " + worker.log_tail()[:200]
-                    worker.close()
-                    self.workers[slot] = None
-                    return {"ok": False, "reason": reason}
-                result = json.loads(result_path.read_text())
-                result["files"] = {}
-                for sub, name in (("feedback", f"{aid}.html"), ("autograded", f"{aid}.ipynb")):
-                    src = ws / sub / sid / aid / name  # only the grader's own files, never student-made ones
-                    if src.is_file():
-                        result["files"][sub] = src.read_bytes()
-                return result
-            finally:
-                if self.sandboxed:
-                    from autograder.sandbox.kernel import kill_uid
+    def _workspace(self, job: Job, ws: Path, slot: int, template: Path) -> None:
+        """Lay out a throwaway nbgrader course for ``job`` in ``ws``, and the worker's job.json."""
+        aid, sid = job.assignment, job.student
+        shutil.copy2(template / "gradebook.db", ws / "gradebook.db")
+        shutil.copytree(template / "source" / aid, ws / "source" / aid)
+        dest = ws / "submitted" / sid / aid
+        dest.mkdir(parents=True)
+        nbformat.write(job.notebook, dest / f"{aid}.ipynb")
+        self._wait_for_seed()
+        order = WorkerJob(workspace=str(ws), assignment=aid, student=sid, mode=self.mode, limits=job.limits,
+                          sandbox=self.sandboxed, job_dir=str(ws / "jail"), uid=self.uids[slot],
+                          home_seed=self.home_seed, result=str(ws / "result.json"))
+        (ws / "jail").mkdir(mode=0o700)
+        (ws / "job.json").write_text(order.to_json())
 
-                    kill_uid(uid)
+    def _run(self, job: Job, ws: Path, slot: int, template: Path) -> JobResult:
+        self._workspace(job, ws, slot, template)
+        try:
+            process = self.workers.get(slot)
+            if process is None or not process.alive():
+                if process is not None:
+                    process.close()
+                process = self.workers[slot] = _WorkerProcess(self.mode, self.workroot / f"worker-{slot}.log",
+                                                              self._lock_of(slot))
+            finished = process.grade(ws / "job.json", job.timeout)
+            if finished is None:
+                process.close()
+                self.workers[slot] = None
+                return JobResult.failed(f"grading took longer than {job.timeout:g} s")
+            result_path = ws / "result.json"
+            if not finished or not result_path.is_file():
+                reason = f"grader worker ended without a result ({process.ended()}) " + process.log_tail()[:200]
+                process.close()
+                self.workers[slot] = None
+                return JobResult.failed(reason)
+            result = JobResult.from_json(result_path.read_text())
+            aid, sid = job.assignment, job.student
+            for sub, name in (("feedback", f"{aid}.html"), ("autograded", f"{aid}.ipynb")):
+                src = ws / sub / sid / aid / name  # only the grader's own files, never student-made ones
+                if src.is_file():
+                    result.files[sub] = src.read_bytes()
+            return result
+        finally:
+            if self.sandboxed:
+                from autograder.sandbox.kernel import kill_uid
+
+                kill_uid(self.uids[slot])
 
     def close(self) -> None:
         if self._seed_build is not None:
             self._seed_build.kill()
             self._seed_build.wait()
-        workers = [w for w in self.workers.values() if w is not None]
-        for worker in workers:
-            worker.end()  # all at once: they leave together
-        for worker in workers:
-            worker.close()
+        processes = [w for w in self.workers.values() if w is not None]
+        for process in processes:
+            process.end()  # all at once: they leave together
+        for process in processes:
+            process.close()
         self.workers.clear()
         for f in self._uid_locks:
             f.close()
@@ -176,8 +174,8 @@ class Slots:
         self._workroot_held.close()
 
 
-class _Worker:
-    """A grading worker process (``python -m autograder.job.worker --serve``), reused job after job.
+class _WorkerProcess:
+    """The grading process of one slot, the worker (``python -m autograder.job.worker --serve``), reused job after job.
 
     Jobs go in on its stdin; "done" comes back on a pipe of its own. Its stderr goes to a
     log file (a full pipe could block it). A job that overruns kills its whole process

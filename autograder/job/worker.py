@@ -5,22 +5,23 @@ with ``--serve``, job after job in the same process.
     python -m autograder.job.worker JOB.json              # one job
     python -m autograder.job.worker --serve STATUS_FD GRADER_PID   # job after job (what grade uses)
 
-JOB.json (written by ``autograder.batch.grade``) names the workspace, assignment, student,
-mode, caps and the file to write the result to. The workspace holds gradebook.db and
+JOB.json (a :class:`~autograder.job.contract.WorkerJob`, written by :mod:`autograder.job.slots`)
+names the workspace, assignment, student, mode, caps and the file to write the result to. The workspace holds gradebook.db and
 source/ copied from the released assignment, and submitted/STUDENT/ASSIGNMENT/. The
-result goes to a file in a root-only folder; nothing the student's kernel prints or
-writes can reach it.
+result (a :class:`~autograder.job.contract.JobResult`) goes to a file in a root-only folder;
+nothing the student's kernel prints or writes can reach it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 import traceback
 from pathlib import Path
 from typing import NoReturn
+
+from autograder.job.contract import JobResult, WorkerJob
 
 
 def _reason(result: dict) -> str:
@@ -33,7 +34,7 @@ def _reason(result: dict) -> str:
     return " ".join(re.sub(r"^\[ERROR\]\s*", "", reason).split())[:300]
 
 
-def _configure(cfg, job: dict) -> None:
+def _configure(cfg, job: WorkerJob) -> None:
     """Grading settings: hardened execute step, caps, and the sandbox when asked for."""
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
@@ -42,7 +43,11 @@ def _configure(cfg, job: dict) -> None:
 
     defaults = Autograde.class_traits()["autograde_preprocessors"].default()
     cfg.Autograde.autograde_preprocessors = [GuardedExecute if p is Execute else p for p in defaults]
-    cfg.GuardedExecute.timeout = job["cell_timeout"]
+    cfg.GuardedExecute.timeout = job.limits.cell_timeout
+    # Time limits per cell, from the canary's run of the reference (autograder.batch.canary).
+    cfg.GuardedExecute.cell_limits = job.limits.cell_limits
+    # Why the kernel did not start, if it did not: no student code ran, the environment is at fault.
+    cfg.GuardedExecute.start_failure_file = str(Path(job.workspace) / "kernel-start-failure.txt")
     # Once the last cell has run, nothing of the kernel is needed: kill it at once (its
     # namespace goes with it) instead of asking it to shut down and polling until it has,
     # which cost 0.65 s per notebook (measured 2026-12-01, lessons 01-05, in the sandbox).
@@ -55,7 +60,7 @@ def _configure(cfg, job: dict) -> None:
 
     from autograder.notebook import answer_names, release_imports
 
-    source = Path(job["workspace"]) / "source" / job["assignment"] / f"{job['assignment']}.ipynb"
+    source = Path(job.workspace) / "source" / job.assignment / f"{job.assignment}.ipynb"
     released = nbformat.read(source, as_version=4)
     cfg.GuardedExecute.trusted_imports = release_imports(released)
     # The names the tests read from the student alone: what they return or hold is made
@@ -63,17 +68,17 @@ def _configure(cfg, job: dict) -> None:
     cfg.GuardedExecute.answer_names = answer_names(released)
     cfg.LimitOutput.max_lines = 1000
     cfg.GenerateFeedback.exporter_class = "autograder.job.feedback.FeedbackExporter"
-    if job["sandbox"]:
+    if job.sandbox:
         from autograder.sandbox.kernel import SandboxKernelManager
 
         cfg.GuardedExecute.kernel_manager_class = SandboxKernelManager
-        cfg.SandboxKernelManager.job_dir = job["job_dir"]
-        cfg.SandboxKernelManager.uid = job["uid"]
-        cfg.SandboxKernelManager.mem_mb = job["mem_mb"]
-        cfg.SandboxKernelManager.nproc = job["nproc"]
-        cfg.SandboxKernelManager.mode = job["mode"]
-        cfg.SandboxKernelManager.workdir_name = job["assignment"]
-        cfg.SandboxKernelManager.home_seed = job.get("home_seed", "")
+        cfg.SandboxKernelManager.job_dir = job.job_dir
+        cfg.SandboxKernelManager.uid = job.uid
+        cfg.SandboxKernelManager.mem_mb = job.limits.mem_mb
+        cfg.SandboxKernelManager.nproc = job.limits.nproc
+        cfg.SandboxKernelManager.mode = job.mode
+        cfg.SandboxKernelManager.workdir_name = job.assignment
+        cfg.SandboxKernelManager.home_seed = job.home_seed
 
 
 def _grader_errors(notebook_path: Path) -> dict[str, list[str]]:
@@ -133,19 +138,16 @@ def _executed(notebook_path: Path, source_path: Path) -> dict:
     return {"cell_seconds": seconds, "first_error": first}
 
 
-def run(job: dict) -> dict:
-    from nbgrader.api import Gradebook
+def run(job: WorkerJob) -> JobResult:
     from nbgrader.converters import Autograde, GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
 
     from autograder import course
 
-    ws, aid, sid = Path(job["workspace"]), job["assignment"], job["student"]
+    ws, aid, sid = Path(job.workspace), job.assignment, job.student
     cfg = course.nbgrader_config(ws)
     _configure(cfg, job)
-    # Time limits per cell, from the canary's run of the reference (autograder.batch.canary).
-    cfg.GuardedExecute.cell_limits = job.get("cell_limits") or {}
 
     def app_for(cls):
         coursedir = CourseDirectory(config=cfg)
@@ -155,22 +157,32 @@ def run(job: dict) -> dict:
         app.force = True
         return app
 
-    from autograder.job import execute
-
     auto = app_for(Autograde)
     auto.create_student = True
-    execute.start_failure = None
     result = capture_log(auto)
     if not result["success"]:
-        failed = {"ok": False, "reason": _reason(result), "log": (result.get("log") or "")[-4000:]}
-        if execute.start_failure:
+        log = (result.get("log") or "")[-4000:]
+        start = Path(cfg.GuardedExecute.start_failure_file)
+        if start.is_file():
             # Before any cell ran: no student is to blame, and every later one would fail alike.
-            failed.update(reason=f"the kernel did not start: {execute.start_failure}", environment=True)
-        return failed
+            reason = f"the kernel did not start: {start.read_text()}"
+            return JobResult.failed(reason, log=log, environment=reason)
+        return JobResult.failed(_reason(result), log=log)
     feedback = capture_log(app_for(GenerateFeedback))
+    executed = ws / "autograded" / sid / aid / f"{aid}.ipynb"
+    ran = _executed(executed, ws / "source" / aid / f"{aid}.ipynb")
+    return JobResult(ok=True, **_grades(cfg.CourseDirectory.db_url, aid, sid), **_grader_errors(executed), **ran,
+                     environment=_released_failure(ran["first_error"]),
+                     feedback_ok=bool(feedback["success"]),
+                     feedback_error="" if feedback["success"] else _reason(feedback))
+
+
+def _grades(db_url: str, aid: str, sid: str) -> dict[str, list[dict]]:
+    """The job's grades and automatic comments, from its throwaway gradebook."""
+    from nbgrader.api import Gradebook
 
     grades, comments = [], []
-    with Gradebook(cfg.CourseDirectory.db_url) as gb:
+    with Gradebook(db_url) as gb:
         submission = gb.find_submission(aid, sid)
         for notebook in submission.notebooks:
             for c in notebook.comments:
@@ -184,21 +196,25 @@ def run(job: dict) -> dict:
                     "auto_score": None if g.auto_score is None else float(g.auto_score),
                     "needs_manual_grade": bool(g.needs_manual_grade),
                 })
-    executed = ws / "autograded" / sid / aid / f"{aid}.ipynb"
-    return {"ok": True, "grades": grades, "comments": comments, **_grader_errors(executed),
-            **_executed(executed, ws / "source" / aid / f"{aid}.ipynb"),
-            "feedback_ok": bool(feedback["success"]),
-            "feedback_error": "" if feedback["success"] else _reason(feedback)}
+    return {"grades": grades, "comments": comments}
 
 
-def run_file(job_path: str) -> dict:
+def _released_failure(first: dict | None) -> str | None:
+    """The environment's failure when a cell as released, before any student code, failed first."""
+    if not first or not first["environment"]:
+        return None
+    return (f"cell {first['index']} (released code, before any of the student's) "
+            f"raised {first['ename']}: {first['evalue']}")
+
+
+def run_file(job_path: str) -> JobResult:
     """Grade the job described in ``job_path``; write its result file, whatever happens."""
-    job = json.loads(Path(job_path).read_text())
+    job = WorkerJob.from_json(Path(job_path).read_text())
     try:
         out = run(job)
     except Exception as err:  # report, never crash the batch
-        out = {"ok": False, "reason": f"{type(err).__name__}: {err}"[:300], "log": traceback.format_exc()[-4000:]}
-    Path(job["result"]).write_text(json.dumps(out))
+        out = JobResult.failed(f"{type(err).__name__}: {err}"[:300], log=traceback.format_exc()[-4000:])
+    Path(job.result).write_text(out.to_json())
     return out
 
 
@@ -239,7 +255,7 @@ def serve(status_fd: int, grader_pid: int | None = None) -> NoReturn:
             if line.strip():
                 out = run_file(line.strip())
                 status.write("done\n")
-                if out.get("environment"):
+                if not out.ok and out.environment:
                     # A kernel that failed to start can leave this process's ZeroMQ state
                     # broken (the next job hung in a context's teardown): the slot starts
                     # a fresh worker if grading goes on.
