@@ -1,4 +1,19 @@
-"""The course's grading tools: ``python -m autograder release|grade|report|check|execute|solved``."""
+"""The course's grading tools: ``python -m autograder release|grade|report|check|execute|solved|...``.
+
+Its rooms, from the ground floor up; each imports only from itself and the rooms before it here:
+
+- ``settings`` (every setting from outside, in one order: flag > environment > course config >
+  default) and ``notebook`` (how a lesson marks exercises, solutions and tests): nothing of the package;
+- ``course``: where the course lives and its nbgrader config (``nbgrader_config.py``);
+- ``sandbox/`` (a student's isolated kernel), ``authoring/`` (release, check, execute the
+  solutions) and ``gradebook/`` (the course gradebook, final grades out, LMS zips in);
+- ``job/`` (one job, the worker's side) and ``batch/`` (the grading parent, which hands jobs to a
+  runner): see their own docstrings;
+- ``cluster/`` (jobs on Dask: needs ``job/`` alone) and ``reporting/`` (the class report, similarity);
+- ``hub/``: a class on JupyterHub, grading with ``batch/`` (its deployment config is the
+  repository's ``jupyterhub-config/``, not a package);
+- ``cli.py``: the commands' argument parsing, on top of everything; ``__main__`` alone imports it.
+"""
 
 import os
 import sys
