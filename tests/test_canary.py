@@ -200,19 +200,22 @@ def test_limits_give_training_cells_the_time_they_need():
 
 
 def test_failure_names_assignment_cell_and_error():
+    from dataclasses import replace
+
     from autograder.batch import canary
+    from autograder.job.contract import JobResult
 
     grades = [{"auto_score": 0.0, "needs_manual_grade": False}, {"auto_score": None, "needs_manual_grade": True}]
-    result = {"ok": True, "grades": grades, "timeouts": [], "crashes": [],
-              "first_error": {"index": 3, "grade_id": "", "ename": "ModuleNotFoundError",
-                              "evalue": "No module named 'cnnkit'"}}
+    result = JobResult(ok=True, grades=grades, timeouts=[], crashes=[],
+                       first_error={"index": 3, "grade_id": "", "ename": "ModuleNotFoundError",
+                                    "evalue": "No module named 'cnnkit'"})
     assert canary.failure("02_convolution", result, 10.0) == \
         "canary 02_convolution: cell 3 raised ModuleNotFoundError: No module named 'cnnkit'"
-    full = {"ok": True, "grades": [{"auto_score": 10.0, "needs_manual_grade": False}], "timeouts": [], "crashes": [],
-            "first_error": None}
+    full = JobResult(ok=True, grades=[{"auto_score": 10.0, "needs_manual_grade": False}], timeouts=[], crashes=[],
+                     first_error=None)
     assert canary.failure("02_convolution", full, 10.0) is None
-    assert "scored 7 of 10" in canary.failure("x", {**full, "grades": [{"auto_score": 7.0, "needs_manual_grade": False}]}, 10)
-    assert "could not be graded: kernel died" in canary.failure("x", {"ok": False, "reason": "kernel died"}, 10)
+    assert "scored 7 of 10" in canary.failure("x", replace(full, grades=[{"auto_score": 7.0, "needs_manual_grade": False}]), 10)
+    assert "could not be graded: kernel died" in canary.failure("x", JobResult(ok=False, reason="kernel died"), 10)
 
 
 def test_fingerprint_changes_with_the_environment(tmp_path, monkeypatch):
