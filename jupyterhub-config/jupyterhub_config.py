@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+from autograder import settings  # noqa: E402
 from autograder.hub.layout import INSTRUCTORS, STUDENTS, Layout  # noqa: E402
 
 c = get_config()  # noqa: F821
@@ -83,7 +84,7 @@ c.Spawner.pre_spawn_hook = pre_spawn_hook
 
 # --- autograde on submit, run by the hub as root (it grades in the sandbox)
 service_env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **layout.env()}
-for key in ("COURSE_DB_URL", "AUTOGRADER_DB_RETRY_S"):
+for key in (settings.DB_URL_ENV, settings.RETRY_ENV):
     if os.environ.get(key):
         service_env[key] = os.environ[key]
 c.JupyterHub.services = [{
