@@ -6,6 +6,7 @@
                                            #   timed, and the full-mode test accuracies they print (long)
     KERAS_BACKEND=jax python -m benchmarks.training --notebooks --notebooks-dir DIR --only 07 08 09
                                            # on a GPU machine without TensorFlow (see the README)
+    python -m benchmarks.training --targets       # only the course's training targets (about 3 minutes)
 
 It prints one table, measured in one run:
 
@@ -25,9 +26,17 @@ With another Keras backend on a machine with a GPU (``KERAS_BACKEND=jax``), the 
 float32 matrix product on the GPU with that backend's default precision, and the TensorFlow-only
 variants are skipped.
 
+With ``--targets`` it prints, instead of the table, one line per model for the course's
+training targets (issue 22): the improved CNN must reach 92.0% test accuracy in at most 120 s of
+training, LeNet 88.0% in at most 60 s, in full mode on the course's 2-core machine. Each model is
+trained exactly as its lesson trains it in full mode: the same 55,000 training images, validated
+on the 5,000 after them at the end of every epoch, the lesson's epochs and batch size, seed 0;
+``fit`` alone is timed, and the accuracy is measured on the 10,000 test images. The lines name
+the machine's CPU (from /proc/cpuinfo) and its load average, since the machine may be shared.
+
 The models are the course's own: their builder functions are read from the solutions
-notebooks at run time (this package holds no solution), with the batch sizes the lessons
-train with. Each model is timed in a fresh Python process, so that settings read once at
+notebooks at run time (this package holds no solution), with the constants the lessons define
+before them (batch sizes, epochs, the number of training steps a schedule runs over). Each model is timed in a fresh Python process, so that settings read once at
 start-up (``TF_ENABLE_ONEDNN_OPTS``, thread counts) apply. The machine may be shared: the
 table prints the load average before and after, and timings taken under load are slower.
 """
@@ -58,6 +67,17 @@ MODELS: dict[str, tuple[str, str, str, int]] = {
     "improved CNN": ("07_fashion_mnist_cnn", "build_improved_cnn", r"^BATCH = (\d+)", 28),
     "LeNet": ("08_lenet", "build_lenet", r"^LENET_BATCH = (\d+)", 32),
 }
+
+#: --targets: name -> (test accuracy, seconds of training) to reach in full mode (issue 22), and the
+#: lesson's names of its epochs and batch size.
+TARGETS: dict[str, tuple[float, float, str, str]] = {
+    "improved CNN": (0.920, 120.0, "EPOCHS_IMPROVED", "BATCH"),
+    "LeNet": (0.880, 60.0, "LENET_EPOCHS", "LENET_BATCH"),
+}
+
+#: The one-line constants of a lesson that its builders and training cells use, in notebook order.
+CONSTANT_LINE = re.compile(r"^((?:N_TRAIN|N_VAL|N_TEST|BATCH|EPOCHS_IMPROVED|IMPROVED_STEPS|LENET_BATCH|"
+                           r"LENET_LEARNING_RATE|LENET_EPOCHS|LENET_STEPS) = .+)$", re.M)
 
 #: Other settings, for --variants (what was tried): label -> (model, environment, worker options).
 VARIANTS: dict[str, tuple[str, dict[str, str], dict]] = {
@@ -164,11 +184,46 @@ def notebook_code(aid: str) -> list[tuple[dict, str]]:
     return cells
 
 
-def load_builder(aid: str, name: str):
-    """The function ``name`` from the solution cells of solutions/aid, executed with numpy and keras."""
+class Mode:
+    """Stands in for ``cnnkit.modes`` in a namespace: ``pick`` answers for one mode, whatever $COURSE_MODE says."""
+
+    def __init__(self, mode: str):
+        if mode not in ("fast", "full"):
+            raise ValueError(f"mode {mode!r}: use fast or full")
+        self._mode = mode
+
+    def mode(self) -> str:
+        return self._mode
+
+    def is_fast(self) -> bool:
+        return self._mode == "fast"
+
+    def pick(self, fast, full):
+        return fast if self._mode == "fast" else full
+
+
+def notebook_constants(aid: str, mode: str | None = None) -> dict:
+    """The lesson's constants (``N_TRAIN``, ``BATCH``, ``EPOCHS_IMPROVED``, ``LENET_STEPS`` ...) in ``mode``.
+
+    Each one-line definition (:data:`CONSTANT_LINE`) of the notebook's code cells is executed in
+    order, with ``modes`` answering for ``mode`` (default: $COURSE_MODE, as the notebook would).
+    Returns the namespace: numpy, keras, ``modes`` and the constants.
+    """
     import keras
 
-    namespace = {"np": np, "keras": keras}
+    from cnnkit import modes
+
+    namespace = {"np": np, "keras": keras, "modes": Mode(mode or modes.mode())}
+    for _, src in notebook_code(aid):
+        for m in CONSTANT_LINE.finditer(src):
+            exec(compile(m.group(1), f"<{aid} constants>", "exec"), namespace)  # noqa: S102 (our own notebook)
+    return namespace
+
+
+def load_builder(aid: str, name: str, mode: str | None = None):
+    """The function ``name`` from the solution cells of solutions/aid, executed with numpy, keras and
+    the lesson's constants in ``mode`` (:func:`notebook_constants`)."""
+    namespace = notebook_constants(aid, mode)
     for meta, src in notebook_code(aid):
         if meta.get("solution"):
             exec(compile(src, f"<{aid}>", "exec"), namespace)  # noqa: S102 (our own course notebook)
@@ -241,15 +296,75 @@ def worker(name: str, batch: int | None = None, jit: bool = False, tfdata: bool 
             "macs": forward_macs(model), "params": model.count_params()}
 
 
-def run_worker(name: str, env: dict[str, str] | None = None, **options) -> dict:
-    """Run :func:`worker` in a fresh process (so start-up settings apply); return its figures."""
-    cmd = [sys.executable, "-m", "benchmarks.training", "--worker", name, "--options", json.dumps(options)]
+def run_worker(name: str, env: dict[str, str] | None = None, target: bool = False, **options) -> dict:
+    """Run :func:`worker` (or, with ``target``, :func:`target_worker`) in a fresh process, so that
+    start-up settings apply; return its figures."""
+    cmd = [sys.executable, "-m", "benchmarks.training", "--target-worker" if target else "--worker", name,
+           "--options", json.dumps(options)]
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=REPO)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"benchmark worker {name} {options} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return json.loads(lines[-1])
+
+
+# --- the training targets: a model trained as its lesson trains it ----------------------------------
+
+def lesson_data(name: str, mode: str = "full", limit: int | None = None):
+    """(x_tr, y_tr), (x_val, y_val), (x_te, y_te) as the model's lesson prepares them in ``mode``.
+
+    ``limit``: keep only the first ``limit`` images of each set (a smoke test's size).
+    """
+    from cnnkit.data import load_fashion_mnist
+
+    aid, _, _, side = MODELS[name]
+    c = notebook_constants(aid, mode)
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
+    n_tr, n_val, n_te = (min(n, limit or n) for n in (c["N_TRAIN"], c["N_VAL"], c["N_TEST"]))
+
+    def prepare(images):
+        x = (images.astype(np.float32) / 255)[..., None]
+        return np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0))) if side == 32 else x
+
+    return ((prepare(x_train[:n_tr]), y_train[:n_tr]), (prepare(x_train[55_000:55_000 + n_val]), y_train[55_000:55_000 + n_val]),
+            (prepare(x_test[:n_te]), y_test[:n_te]))
+
+
+def target_worker(name: str, mode: str = "full", limit: int | None = None, epochs: int | None = None) -> dict:
+    """Train a course model as its lesson does (seed 0, its epochs and batch, validation every epoch).
+
+    Times ``fit`` only; returns the seconds, the epochs, the batch, the test accuracy and the
+    validation accuracy of each epoch. ``limit`` and ``epochs`` shrink the run for a smoke test.
+    """
+    from cnnkit.speed import fast_cpu
+
+    fast_cpu()
+    import keras
+
+    aid, builder, _, _ = MODELS[name]
+    _, _, epochs_name, batch_name = TARGETS[name]
+    c = notebook_constants(aid, mode)
+    epochs, batch = epochs or c[epochs_name], c[batch_name]
+    (x_tr, y_tr), (x_val, y_val), (x_te, y_te) = lesson_data(name, mode, limit)
+    keras.utils.set_random_seed(0)
+    model = load_builder(aid, builder, mode)()
+    start = time.perf_counter()
+    history = model.fit(x_tr, y_tr, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch, verbose=0)
+    seconds = time.perf_counter() - start
+    accuracy = float(np.mean(np.argmax(model.predict(x_te, batch_size=1000, verbose=0), axis=1) == y_te))
+    return {"model": name, "mode": mode, "seconds": seconds, "epochs": len(history.epoch), "batch": batch,
+            "images": len(x_tr), "accuracy": accuracy, "val_accuracy": [float(v) for v in history.history["val_accuracy"]]}
+
+
+def target_line(r: dict) -> str:
+    """One line of --targets: seconds, epochs, test accuracy, and whether the target is met."""
+    goal, limit, _, _ = TARGETS[r["model"]]
+    met = r["accuracy"] >= goal and r["seconds"] <= limit
+    per_epoch = ", ".join(f"{v:.1%}" for v in r["val_accuracy"])
+    return (f"{r['model']}: {r['seconds']:.1f} s of training, {r['epochs']} epochs of {r['images']:,} images in batches of "
+            f"{r['batch']}, test accuracy {r['accuracy']:.2%}; target ≥ {goal:.1%} in ≤ {limit:.0f} s: "
+            f"{'met' if met else 'NOT met'} (validation accuracy per epoch: {per_epoch})")
 
 
 # --- whole notebooks -----------------------------------------------------------------------------
@@ -305,7 +420,8 @@ def execute_notebooks(mode: str, keep: Path | None = None, source: Path | None =
 
 # --- the table -----------------------------------------------------------------------------------
 
-def machine_line() -> str:
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (else what platform knows)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -314,6 +430,11 @@ def machine_line() -> str:
                 break
     except OSError:
         pass
+    return cpu
+
+
+def machine_line() -> str:
+    cpu = cpu_model()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{cpu}, {cores} cores for this process, {platform.system()} {platform.release()}"
 
@@ -342,6 +463,23 @@ def load_average() -> str:
         return "n/a"
 
 
+def targets(mode: str = "full", **options) -> int:
+    """--targets: train each model of :data:`TARGETS` in its own process (which sets oneDNN as the
+    lessons do, unless the environment says otherwise); print a line for each."""
+    started = datetime.now(timezone.utc)
+    load_start = load_average()
+    results = []
+    for name in TARGETS:
+        print(f"training {name} as its lesson does in {mode} mode ...", file=sys.stderr, flush=True)
+        results.append(run_worker(name, target=True, mode=mode, **options))
+    print(f"Training targets (python -m benchmarks.training --targets), {started:%Y-%m-%d %H:%M} UTC, {mode} mode")
+    print(f"Machine: {machine_line()}")
+    print(f"Load average (1/5/15 min) at start {load_start}, at end {load_average()}: timings taken under load are slower.")
+    for r in results:
+        print(target_line(r))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", action="store_true", help="also time the CNN and LeNet with other settings")
@@ -351,12 +489,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="with --notebooks: only these lesson numbers, e.g. --only 07 08 09")
     parser.add_argument("--keep", type=Path, help="with --notebooks: save the executed notebooks in this folder")
     parser.add_argument("--repeats", type=int, default=2, help="epochs timed per model; the fastest counts (default 2)")
+    parser.add_argument("--targets", action="store_true", help="only train the improved CNN and LeNet in full mode as "
+                        "the lessons do, and say whether each meets the course's target (accuracy within seconds)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--target-worker", help=argparse.SUPPRESS)
     parser.add_argument("--options", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker, **json.loads(args.options))))
         return 0
+    if args.target_worker:
+        print(json.dumps(target_worker(args.target_worker, **json.loads(args.options))))
+        return 0
+    if args.targets:
+        return targets()
 
     from cnnkit.speed import ENV_VAR, fast_cpu
 
