@@ -17,11 +17,20 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import NoReturn
 
+import nbformat
+
+from autograder import course
 from autograder.job.contract import JobResult, WorkerJob
+from autograder.notebook import ANSI, EXERCISE, GRADER_ERRORS, answer_names, cell_key, release_imports
+
+# nbgrader, the execute step and the sandbox (3.5 s of imports) load where they are used: a
+# serving worker starts watching its grader first (_die_with), then loads them before its first job.
 
 
 def _reason(result: dict) -> str:
@@ -56,10 +65,6 @@ def _configure(cfg, job: WorkerJob) -> None:
     # The names the release's own cells import (np, passed, …): each test runs with the
     # grader's binding of them, never the student's. The source notebook also has the
     # hidden tests' imports.
-    import nbformat
-
-    from autograder.notebook import answer_names, release_imports
-
     source = Path(job.workspace) / "source" / job.assignment / f"{job.assignment}.ipynb"
     released = nbformat.read(source, as_version=4)
     cfg.GuardedExecute.trusted_imports = release_imports(released)
@@ -85,10 +90,6 @@ def _grader_errors(notebook_path: Path) -> dict[str, list[str]]:
     """The exercises whose cells timed out, during which the kernel died, or whose test
     found its names changed while it ran (``TestTampered``, ``GuardError``); and under
     ``lied``, what the plain conversion noted about values that could lie, with their exercise."""
-    import nbformat
-
-    from autograder.notebook import EXERCISE, GRADER_ERRORS
-
     nb = nbformat.read(notebook_path, as_version=4)
     exercise, found = "(before the first exercise)", {kind: [] for kind, _ in GRADER_ERRORS.values()}
     for cell in nb.cells:
@@ -111,10 +112,6 @@ def _executed(notebook_path: Path, source_path: Path) -> dict:
     cell key, for the canary's time limits) and the first error, with whether it happened
     before any student-written code ran, in a cell left as released (then the grading
     environment is at fault, not the student)."""
-    import nbformat
-
-    from autograder.notebook import ANSI, cell_key
-
     nb = nbformat.read(notebook_path, as_version=4)
     source = nbformat.read(source_path, as_version=4)
     released = {c.source for c in source.cells if c.cell_type == "code"
@@ -142,8 +139,6 @@ def run(job: WorkerJob) -> JobResult:
     from nbgrader.converters import Autograde, GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
-
-    from autograder import course
 
     ws, aid, sid = Path(job.workspace), job.assignment, job.student
     cfg = course.nbgrader_config(ws)
@@ -226,9 +221,6 @@ def _die_with(grader_pid: int) -> None:
     it: it would finish the job in hand, and then its kill of the job uid's processes would
     hit a kernel of the next batch, which may have claimed that uid the moment the dead
     grader's lock went. Its kernel goes with it (the kernel's parent-death signal)."""
-    import threading
-    import time
-
     def watch() -> None:
         while os.getppid() == grader_pid:
             time.sleep(0.2)
