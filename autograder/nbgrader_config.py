@@ -22,9 +22,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 c.CourseDirectory.course_id = settings.COURSE_ID
 # The course folder: autograded/, feedback/ and, by default, the gradebook (gradebook.db).
-# $COURSE_DIR moves it (a hub keeps it outside the repository); by default, this folder.
-# nbgrader's own commands read this file alone, so it reads the environment (autograder/settings.py).
-c.CourseDirectory.root = str(settings.course_dir())
+# $COURSE_DIR moves it (a hub keeps it outside the repository); by default, the folder of this
+# file (the package's folder, or a copy of it that an instructor runs nbgrader in). nbgrader's own
+# commands read this file alone, so it reads the environment (autograder/settings.py).
+c.CourseDirectory.root = str(settings.resolve(None, settings.COURSE_DIR_ENV, None, HERE))
 c.CourseDirectory.source_directory = os.path.join(HERE, "..", "solutions")
 c.CourseDirectory.release_directory = os.path.join(HERE, "..", "lessons")
 # The course gradebook: any SQLAlchemy URL, e.g. postgresql+psycopg://grader@db.example.org/pixels
