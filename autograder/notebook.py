@@ -24,6 +24,9 @@ from dataclasses import dataclass
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 EXERCISE = re.compile(r"^#+\s*(Exercise[^\n]*)", re.M)
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+#: solutions/' first line for a cell whose output varies, so that nbval does not compare it; the
+#: release moves it into the cell's ``nbval-ignore-output`` tag, so students never see it.
+NBVAL_MARKER = "# NBVAL_IGNORE_OUTPUT"
 # nbgrader's ClearHiddenTests hides what lies between lines containing these words.
 BEGIN_WORDS, END_WORDS = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 #: Error names the grader's execute step gives a cell: what they count as in a job's result,
@@ -44,6 +47,13 @@ def is_test_cell(cell) -> bool:
     """An autograded test cell: graded code that is not the student's answer."""
     m = meta(cell)
     return cell.get("cell_type") == "code" and bool(m.get("grade")) and not m.get("solution")
+
+
+def without_marker(source: str) -> str:
+    """A code cell's source without a first ``# NBVAL_IGNORE_OUTPUT`` line: the code itself,
+    the same in solutions/ and in a released lesson."""
+    first, _, rest = source.partition("\n")
+    return rest if first.strip() == NBVAL_MARKER else source
 
 
 def cell_key(cell) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import course
+from autograder.notebook import without_marker
 
 
 def _generate(aids: list[str], root: Path) -> dict[str, str]:
@@ -42,9 +43,6 @@ def _generate(aids: list[str], root: Path) -> dict[str, str]:
     return logs
 
 
-#: The maintainers' marker for a cell whose output varies (nbval then does not compare it). It is
-#: for solutions/, where nbval runs; students see their code without it.
-IGNORE_MARKER = "# NBVAL_IGNORE_OUTPUT"
 IGNORE_TAG = "nbval-ignore-output"
 
 
@@ -52,10 +50,10 @@ def untag_markers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Move the ``# NBVAL_IGNORE_OUTPUT`` line of each code cell into the cell's tags (nbval reads
     either), so that the student's code starts with code, not with a note for the test runner."""
     for cell in nb.cells:
-        lines = cell.source.split("\n")
-        if cell.cell_type != "code" or not lines or lines[0].strip() != IGNORE_MARKER:
+        code = without_marker(cell.source) if cell.cell_type == "code" else cell.source
+        if code == cell.source:
             continue
-        cell.source = "\n".join(lines[1:])
+        cell.source = code
         tags = cell.metadata.setdefault("tags", [])
         if IGNORE_TAG not in tags:
             tags.append(IGNORE_TAG)

@@ -27,7 +27,7 @@ import nbformat
 
 from autograder import course
 from autograder.job.contract import JobResult, WorkerJob
-from autograder.notebook import ANSI, EXERCISE, GRADER_ERRORS, answer_names, cell_key, release_imports
+from autograder.notebook import ANSI, EXERCISE, GRADER_ERRORS, answer_names, cell_key, release_imports, without_marker
 
 # nbgrader, the execute step and the sandbox (3.5 s of imports) load where they are used: a
 # serving worker starts watching its grader first (_die_with), then loads them before its first job.
@@ -114,7 +114,8 @@ def _executed(notebook_path: Path, source_path: Path) -> dict:
     environment is at fault, not the student)."""
     nb = nbformat.read(notebook_path, as_version=4)
     source = nbformat.read(source_path, as_version=4)
-    released = {c.source for c in source.cells if c.cell_type == "code"
+    # A cell counts as released if its code is: solutions' nbval marker line is not code.
+    released = {without_marker(c.source) for c in source.cells if c.cell_type == "code"
                 and not c.metadata.get("nbgrader", {}).get("solution")}
     seconds, first, student_ran = {}, None, False
     for index, cell in enumerate(nb.cells, start=1):
@@ -129,8 +130,8 @@ def _executed(notebook_path: Path, source_path: Path) -> dict:
             evalue = ANSI.sub("", str(errors[0].get("evalue", ""))).strip().splitlines()
             first = {"index": index, "grade_id": meta.get("grade_id", ""), "ename": errors[0].get("ename", "Error"),
                      "evalue": (evalue[0] if evalue else "")[:300],
-                     "environment": not student_ran and cell.source in released}
-        if meta.get("solution") or cell.source not in released:
+                     "environment": not student_ran and without_marker(cell.source) in released}
+        if meta.get("solution") or without_marker(cell.source) not in released:
             student_ran = True
     return {"cell_seconds": seconds, "first_error": first}
 
