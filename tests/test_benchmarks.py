@@ -81,8 +81,8 @@ def test_share_of_the_bound_keeps_small_fractions_visible():
 
 
 @pytest.mark.parametrize("aid, mode, expected", [
-    ("07_fashion_mnist_cnn", "full", dict(N_TRAIN=55_000, N_VAL=5_000, N_TEST=10_000, BATCH=128, EPOCHS_IMPROVED=9,
-                                          IMPROVED_STEPS=9 * 430)),
+    ("07_fashion_mnist_cnn", "full", dict(N_TRAIN=55_000, N_VAL=5_000, N_TEST=10_000, BATCH=128, EPOCHS_IMPROVED=6,
+                                          IMPROVED_STEPS=6 * 430)),
     ("07_fashion_mnist_cnn", "fast", dict(N_TRAIN=6_000, BATCH=128, EPOCHS_IMPROVED=3, IMPROVED_STEPS=3 * 47)),
     ("08_lenet", "full", dict(N_TRAIN=55_000, N_VAL=5_000, N_TEST=10_000, LENET_BATCH=64, LENET_EPOCHS=10,
                               LENET_STEPS=10 * 860)),
