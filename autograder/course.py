@@ -64,7 +64,7 @@ def alembic_head_in_process() -> None:
     running the ``alembic heads`` command: a new Python that imports SQLAlchemy and alembic,
     1.5–2 s on the course machine (measured 2026-12-01), paid by every release, every new
     course gradebook and every test that makes one. The same answer, read from the same
-    migration scripts in this process, takes 0.06 s. tests/test_release.py checks that both agree."""
+    migration scripts in this process, takes 0.06 s. tests/course/test_release.py checks that both agree."""
     import nbgrader.api
 
     if getattr(nbgrader.api.get_alembic_version, "in_process", False):

@@ -3,7 +3,7 @@ solutions notebooks: for each exercise, wrong ones (one per mistake the course n
 in ``WRONG``, wrong ones only the hidden tests can catch in ``HIDDEN_ONLY``, and at least two
 correct ones (loops, vectorised numpy, other formulas) in ``RIGHT``.
 
-tests/test_exercise_mutations.py runs the lessons' test cells against every one of them; the
+tests/course/test_exercise_mutations.py runs the lessons' test cells against every one of them; the
 similarity report's tests and benchmark (testbed/similarity_batch.py) make independent students
 of the correct ones. Each entry is ``(aid, test id, label, {name: candidate}[, message pattern])``.
 """

@@ -1,4 +1,4 @@
-"""Batches of students for the similarity report (tests/test_similarity.py, benchmarks/similarity.py).
+"""Batches of students for the similarity report (tests/grader/test_similarity.py, benchmarks/similarity.py).
 
 A student is a notebook built from a solutions notebook's structure (every cell, in order)
 whose answer cells hold that student's code, written where a grade run leaves it:

@@ -7,7 +7,7 @@ A lesson's time is its reading (the words of its markdown cells at :data:`WORDS_
 plus :data:`MINUTES_PER_EXERCISE` for each graded exercise (autograded or written; optional
 ones are extra), plus its training in full mode on a 2-core CPU (:data:`TRAINING_MINUTES`,
 measured by ``benchmarks/training.py``), rounded up to 5 minutes. Each lesson's title cell
-states it (``**Time:** about N minutes: …``); tests/test_course_text.py holds them equal.
+states it (``**Time:** about N minutes: …``); tests/course/test_course_text.py holds them equal.
 """
 
 from __future__ import annotations

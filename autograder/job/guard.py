@@ -16,7 +16,7 @@ object the guard leaves in ``sys.modules["_course_guard"]``:
 ``restore()`` returns ``[changed, flags]``: what had to be undone (after a test part, that
 part changed it: the test does not count), and what the plain conversion noted since the
 last call. In a plain interpreter the module imports like any other, and :func:`install`
-takes an ``InteractiveShell`` (tests/test_guard.py).
+takes an ``InteractiveShell`` (tests/grader/test_guard.py).
 """
 
 import ast

@@ -1,5 +1,5 @@
 """The grader against a class that breaks and attacks it (issue: "Autograder that
-survives real classes"). One batch of 28 lesson-01 submissions (tests/adversarial.py)
+survives real classes"). One batch of 28 lesson-01 submissions (tests/grader/adversarial.py)
 goes through the real `python -m autograder grade --jobs 2`, sandboxed; each case
 asserts its row. Then: --jobs 1 gives the honest students the same grades, a rerun
 reuses finished work, and a batch killed mid-way loses nothing."""

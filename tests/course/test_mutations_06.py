@@ -4,7 +4,7 @@ correct ones.
 Every test cell of the lesson is taken from its solutions notebook and executed (``exec``) in a fresh
 namespace holding what the notebook defines before it (numpy, TensorFlow, scipy's ``signal``, the
 check helpers, the given forward passes ``conv2d`` and ``conv_layer``, ``sobel_x`` and
-``make_crops``) and a candidate implementation, as in tests/test_exercise_mutations.py:
+``make_crops``) and a candidate implementation, as in tests/course/test_exercise_mutations.py:
 
 - **wrong candidates**, one per mistake the lesson names (one-sided differences, x left modified,
   h far too large or too small, float32; relu masked with its output or at the wrong side of 0;
@@ -74,7 +74,7 @@ def base_namespace() -> dict:
 
 
 def as_graded(candidate: dict) -> dict:
-    """The candidate as the grader's guard hands it to the tests (see tests/test_exercise_mutations.py)."""
+    """The candidate as the grader's guard hands it to the tests (see tests/course/test_exercise_mutations.py)."""
     return {name: answer_function(PLAIN, name, value) if callable(value) else PLAIN(value, f"{name} is")
             for name, value in candidate.items()}
 

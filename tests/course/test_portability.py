@@ -23,7 +23,7 @@ outputs, so the developer sees such a cell fail before CI does:
 notebook: a cell printing float32 round-off digits, stored from a native run, fails; the
 same comparison printed as a fact passes. The sweep over every solutions notebook
 (``test_solutions_portable``) takes minutes, so it runs only with ``COURSE_PORTABILITY=1``
-(CI sets it): ``COURSE_PORTABILITY=1 .venv/bin/python -m pytest tests/test_portability.py``.
+(CI sets it): ``COURSE_PORTABILITY=1 .venv/bin/python -m pytest tests/course/test_portability.py``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ hand out), with three substitutions and nothing else:
   becomes the one running this test, so each Python of the CI matrix is the one tried;
 - ``cd DIR`` changes the folder of the next commands, as a terminal would;
 - ``… jupyter lab`` gets ``--version``: it must start from that folder with that path,
-  but not serve (tests/test_browser.py drives a served JupyterLab).
+  but not serve (tests/course/test_browser.py drives a served JupyterLab).
 
 Offline: pip installs from its cache (or the index, on CI), and the data comes from a
 Keras cache of its own (``$KERAS_HOME``), with ``FASHION_MNIST_NO_DOWNLOAD`` set, as on a

@@ -1,7 +1,7 @@
 """autograder.job.guard as a module, in a plain interpreter: installed into a real IPython
 shell (no kernel), it undoes what student code patches or rebinds and makes the answers plain.
 Each case runs in a fresh Python (the guard patches sys.meta_path and builtins of its process).
-The same module runs inside the grader's kernels: tests/test_hostile.py grades through it."""
+The same module runs inside the grader's kernels: tests/grader/test_hostile.py grades through it."""
 
 from __future__ import annotations
 

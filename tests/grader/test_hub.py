@@ -6,7 +6,7 @@ due date already past, then ``jupyterhub`` with its proxy and the autograde serv
 loopback ports; everything is stopped by PID and the accounts are removed at the end.
 
 Students act as themselves (``runuser``) with nbgrader's own fetch/submit/fetch_feedback (what
-the Assignment List panel runs); tests/test_hub_browser.py does the same in chromium.
+the Assignment List panel runs); tests/grader/test_hub_browser.py does the same in chromium.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 plain (exact numpy and Python types), whatever object it was, and a value that would
 decide its own comparison never reaches a check.
 
-The same module runs inside the grader's kernels (tests/test_hostile.py grades students
+The same module runs inside the grader's kernels (tests/grader/test_hostile.py grades students
 who try it, through the real grader and sandbox)."""
 
 from __future__ import annotations
