@@ -290,3 +290,35 @@ def test_every_lesson_writes_sizes_in_the_course_notation(aid):
 def test_lesson_03_states_the_notation_and_lets_the_student_derive_the_formula():
     problems = notation_problems_of_lesson_03(load(notebook(SOLUTIONS, "03_padding_and_stride")))
     assert not problems, "lesson 03: " + "; ".join(problems)
+
+
+#: Exercises whose finished rule the lesson used to print next to them (the lesson review, §3:
+#: "exercises that are transcription"). The rule may come after the exercise's test cell, where it
+#: sums up what the student found; before it, in the exercise's header, docstring or visible
+#: messages, it turns the exercise into copying.
+FINISHED_RULES = {
+    ("03_padding_and_stride", "same_padding"):
+        r"\(\s*⌈\s*n\s*/\s*s\s*⌉\s*[−-]\s*1\s*\)\s*[·*]\s*s|ceil\(\s*n\s*/|total\s*//\s*2|⌊\s*total\s*/\s*2\s*⌋",
+    ("05_relu_and_feature_maps", "max_via_relu"): r"\b[ab]\s*\+\s*relu\(\s*[ab]\s*[−-]\s*[ab]\s*\)",
+    ("05_relu_and_feature_maps", "conv_params"):
+        r"\(\s*k[hw]?\s*[·*]\s*k[hw]?\s*[·*]\s*(?:C_in|in_channels)\s*\+\s*1\s*\)",
+    ("05_relu_and_feature_maps", "dense_params"): r"\(\s*in(?:_features)?\s*\+\s*1\s*\)\s*[·*]\s*units",
+}
+
+
+def rule_placement_problems(nb: dict, grade_id: str, rule: str) -> list[str]:
+    """Where a notebook shows an exercise's finished rule to the student before the exercise's
+    test cell has run, and whether it states the rule anywhere after it."""
+    cells, pattern = nb["cells"], re.compile(rule)
+    [test_at] = [i for i, c in enumerate(cells) if c["metadata"].get("nbgrader", {}).get("grade_id") == f"test_{grade_id}"]
+    problems = [f"cell {cell.get('id')} shows it before the exercise is done: …{m.group(0)}…"
+                for cell in cells[:test_at + 1] for m in pattern.finditer(STUDENT_HIDDEN.sub("", cell_source(cell)))]
+    if not any(pattern.search(cell_source(c)) for c in cells[test_at + 1:] if c["cell_type"] == "markdown"):
+        problems.append("no markdown after the exercise states the rule")
+    return problems
+
+
+@pytest.mark.parametrize("aid, grade_id", sorted(FINISHED_RULES))
+def test_an_exercise_s_rule_comes_after_the_exercise(aid, grade_id):
+    problems = rule_placement_problems(load(notebook(SOLUTIONS, aid)), grade_id, FINISHED_RULES[aid, grade_id])
+    assert not problems, f"{aid}, {grade_id}: " + "; ".join(problems)
