@@ -841,7 +841,7 @@ WRONG = [
     ("02_convolution", "test_hand_values", "off-by-one bounds (window not centred)",
      {"at_3_2": _by_hand(3, 2, top_left=True), "at_4_4": _by_hand(4, 4)}, OFF_BY_ONE),
     ("02_convolution", "test_hand_values", "arithmetic slip", {"at_3_2": _by_hand(3, 2), "at_4_4": _by_hand(4, 4) + 10},
-     r"these 9 products"),
+     r"Recompute those 6"),
     ("02_convolution", "test_convolve_at", "kernel flip", {"convolve_at": convolve_at_flipped}, FLIP),
     ("02_convolution", "test_convolve_at", "off-by-one bounds (0 < y)", {"convolve_at": convolve_at_off_by_one}, OFF_BY_ONE),
     ("02_convolution", "test_convolve_at", "window not centred", {"convolve_at": convolve_at_top_left}, OFF_BY_ONE),

@@ -322,3 +322,29 @@ def rule_placement_problems(nb: dict, grade_id: str, rule: str) -> list[str]:
 def test_an_exercise_s_rule_comes_after_the_exercise(aid, grade_id):
     problems = rule_placement_problems(load(notebook(SOLUTIONS, aid)), grade_id, FINISHED_RULES[aid, grade_id])
     assert not problems, f"{aid}, {grade_id}: " + "; ".join(problems)
+
+
+def hand_values_shown(nb: dict) -> list[str]:
+    """Where lesson 02 shows a student the answers of Exercise 2.2 (the two values computed by
+    hand) before the next exercise begins: in a cell's visible source, other than the solution's,
+    or in a stored output, which the student's own run of the lesson would print too. (Once
+    convolve_at is written, the lesson prints the whole feature map: that is after the exercise.)"""
+    graded = [i for i, c in enumerate(nb["cells"]) if c["metadata"].get("nbgrader", {}).get("solution")]
+    at = [i for i in graded if nb["cells"][i]["metadata"]["nbgrader"].get("grade_id") == "hand_values"][0]
+    cells = nb["cells"][:min([i for i in graded if i > at], default=len(nb["cells"]))]
+    answer = cells[at]
+    values = re.findall(r"^\s*at_\d_\d\s*=\s*(-?\d+)", cell_source(answer), re.M)
+    assert len(values) == 2, f"the solution of hand_values assigns {values}, expected two integers"
+    shown = []
+    for cell in cells:
+        texts = [] if cell is answer else [STUDENT_HIDDEN.sub("", cell_source(cell))]
+        texts += ["".join(o.get("text", "")) + json.dumps(o.get("data", {}).get("text/plain", ""))
+                  for o in cell.get("outputs", [])]
+        shown += [f"cell {cell.get('id')} shows {v}" for v in values for t in texts
+                  if re.search(rf"(?<![\d.\-]){re.escape(v)}(?![\d.])", t)]
+    return shown
+
+
+def test_the_hand_computed_values_are_shown_nowhere_in_lesson_02():
+    shown = hand_values_shown(load(notebook(SOLUTIONS, "02_convolution")))
+    assert not shown, "lesson 02 gives Exercise 2.2 away: " + "; ".join(shown)
